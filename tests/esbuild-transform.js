@@ -1,0 +1,10 @@
+// Jest transformer: TypeScript to CommonJS with esbuild (no type checking here; tsc does that).
+const { transformSync } = require('esbuild');
+module.exports = {
+  process(source, filename) {
+    const { code, map } = transformSync(source, {
+      loader: 'ts', format: 'cjs', target: 'node18', sourcefile: filename, sourcemap: 'inline',
+    });
+    return { code, map };
+  },
+};
