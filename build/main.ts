@@ -1,0 +1,147 @@
+// The generator of the collection: `npm run build` turns schemas, TypeScript modules, roles and
+// galaxy/ into dist/collection/ (the collection tree) and dist/socle-postgresql-<version>.tar.gz.
+//
+//   1. generate validators and types from schemas/ into modules/generated/
+//   2. bundle each modules/<name>.ts into plugins/modules/<name>.js (one CommonJS file, Node 18)
+//   3. render each module's documentation sidecar plugins/modules/<name>.yml from its schema
+//   4. copy galaxy/ and roles/ (with argument specs generated from schemas), fill in the version
+//      and the action group
+//   5. `ansible-galaxy collection build`
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { buildSync } from 'esbuild';
+import { dump, load } from 'js-yaml';
+import { generate } from './generate';
+import { loadSchemas, moduleSchemas } from './schema/load';
+import { toAnsibleDoc } from './schema/ansible-doc';
+import { toArgumentSpecEntryPoint } from './schema/argument-spec';
+
+const root = resolve(__dirname, '..', '..');
+const dist = join(root, 'dist');
+const tree = join(dist, 'collection');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const NAMESPACE = 'socle';
+const COLLECTION = 'postgresql';
+
+/**
+ * Text that makes Ansible treat a module as something else, or rewrite it: Ansible scans module
+ * files for these (module_common.py) before deciding how to run them.
+ */
+const FORBIDDEN_MARKERS = [
+  'from ansible.module_utils', 'import ansible.module_utils', '#Requires -Module', '#Requires -Version',
+  '#AnsibleRequires', '#<<INCLUDE_ANSIBLE_MODULE_COMMON>>', '<<INCLUDE_ANSIBLE_MODULE_JSON_ARGS>>',
+  '<<INCLUDE_ANSIBLE_MODULE_COMPLEX_ARGS>>', '<<ANSIBLE_VERSION>>', '<<SELINUX_SPECIAL_FILESYSTEMS>>',
+  '<<INCLUDE_ANSIBLE_MODULE_WINDOWS_ARGS>>', 'POWERSHELL_COMMON',
+];
+
+function step(what: string): void {
+  process.stderr.write(`build: ${what}\n`);
+}
+
+function yaml(doc: unknown): string {
+  return dump(doc, { lineWidth: 100, noRefs: true, quotingType: '"' });
+}
+
+function moduleNames(): string[] {
+  return readdirSync(join(root, 'modules'))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+export function bundle(name: string, outfile: string): void {
+  buildSync({
+    entryPoints: [join(root, 'modules', `${name}.ts`)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node18',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    // The shebang lets `ansible_node_interpreter` override node per host; WANT_JSON makes Ansible
+    // pass the args as a JSON file (esbuild strips comments, so it goes in the banner).
+    banner: { js: '#!/usr/bin/node\n// WANT_JSON\n// socle.postgresql ' + name + ' ' + pkg.version },
+    // Optional drivers pg never loads unless asked to.
+    external: ['pg-native', 'pg-cloudflare'],
+    logLevel: 'warning',
+  });
+  const code = readFileSync(outfile, 'utf8');
+  for (const marker of FORBIDDEN_MARKERS) {
+    if (code.includes(marker)) throw new Error(`${outfile} contains "${marker}": Ansible would misdetect or rewrite this module`);
+  }
+}
+
+function buildRoles(set: ReturnType<typeof loadSchemas>): void {
+  const rolesDir = join(root, 'roles');
+  if (!existsSync(rolesDir)) return;
+  for (const role of readdirSync(rolesDir)) {
+    const src = join(rolesDir, role);
+    const dst = join(tree, 'roles', role);
+    cpSync(src, dst, { recursive: true });
+    // A role's variables are described by schemas/role_<role>.schema.yml: its argument specs are
+    // generated from it, never written by hand.
+    const schema = set.byId.get(`socle/role_${role}`);
+    if (schema) {
+      mkdirSync(join(dst, 'meta'), { recursive: true });
+      writeFileSync(join(dst, 'meta', 'argument_specs.yml'), '---\n' + yaml({ argument_specs: { main: toArgumentSpecEntryPoint(set, schema.schema) } }));
+    }
+  }
+}
+
+function ansibleGalaxy(): string {
+  const venv = process.env.SOCLE_VENV ?? join(root, '.venv');
+  const candidate = join(venv, 'bin', 'ansible-galaxy');
+  if (existsSync(candidate)) return candidate;
+  return 'ansible-galaxy';
+}
+
+function main(): void {
+  const set = loadSchemas(join(root, 'schemas'));
+  const modules = moduleNames();
+  const schemaNames = moduleSchemas(set).map((e) => e.id.slice('socle/'.length));
+  for (const m of modules) {
+    if (!schemaNames.includes(m)) throw new Error(`module ${m} has no schema schemas/${m}.schema.yml`);
+  }
+
+  step(`generating validators and types for ${modules.join(', ')} and settings`);
+  generate(set, [...modules, 'settings'], join(root, 'modules', 'generated'));
+  if (process.argv.includes('--generate-only')) return;
+
+  rmSync(dist, { recursive: true, force: true });
+  const pluginDir = join(tree, 'plugins', 'modules');
+  mkdirSync(pluginDir, { recursive: true });
+  for (const m of modules) {
+    step(`bundling ${m}`);
+    bundle(m, join(pluginDir, `${m}.js`));
+    const doc = toAnsibleDoc(set, set.byId.get(`socle/${m}`)!.schema, { namespace: NAMESPACE, collection: COLLECTION, version: pkg.version });
+    writeFileSync(
+      join(pluginDir, `${m}.yml`),
+      '---\n' + yaml({ DOCUMENTATION: doc.DOCUMENTATION }) + yaml({ EXAMPLES: doc.EXAMPLES }) + yaml({ RETURN: doc.RETURN }),
+    );
+  }
+
+  step('assembling the collection tree');
+  const galaxy = load(readFileSync(join(root, 'galaxy', 'galaxy.yml'), 'utf8')) as Record<string, unknown>;
+  galaxy.version = pkg.version;
+  writeFileSync(join(tree, 'galaxy.yml'), yaml(galaxy));
+  const runtime = load(readFileSync(join(root, 'galaxy', 'meta', 'runtime.yml'), 'utf8')) as Record<string, any>;
+  runtime.action_groups = { ...(runtime.action_groups ?? {}), all: modules };
+  mkdirSync(join(tree, 'meta'), { recursive: true });
+  writeFileSync(join(tree, 'meta', 'runtime.yml'), '---\n' + yaml(runtime));
+  for (const f of ['README.md', 'CHANGELOG.md']) {
+    if (existsSync(join(root, 'galaxy', f))) cpSync(join(root, 'galaxy', f), join(tree, f));
+  }
+  for (const d of ['docs', 'playbooks', 'extensions', 'tests']) {
+    if (existsSync(join(root, 'galaxy', d))) cpSync(join(root, 'galaxy', d), join(tree, d), { recursive: true });
+  }
+  if (existsSync(join(root, 'LICENSE'))) cpSync(join(root, 'LICENSE'), join(tree, 'LICENSE'));
+  buildRoles(set);
+
+  step('ansible-galaxy collection build');
+  execFileSync(ansibleGalaxy(), ['collection', 'build', tree, '--output-path', dist, '--force'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  step(`done: ${join(dist, `${NAMESPACE}-${COLLECTION}-${pkg.version}.tar.gz`)}`);
+}
+
+main();

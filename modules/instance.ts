@@ -1,0 +1,6 @@
+// socle.postgresql.instance: see schemas/instance.schema.yml for the options and their docs.
+import { secretPaths, validate, type InstanceOptions } from './generated/instance';
+import { reconcileInstance } from './lib/instance/reconcile';
+import { main } from './lib/runtime';
+
+main<InstanceOptions>({ name: 'instance', validate, secretPaths, run: reconcileInstance });

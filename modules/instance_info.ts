@@ -1,0 +1,6 @@
+// socle.postgresql.instance_info: the facts of an existing instance, read-only (pglift's dsn_info).
+import { secretPaths, validate, type InstanceInfoOptions } from './generated/instance_info';
+import { instanceInfo } from './lib/instance/info';
+import { main } from './lib/runtime';
+
+main<InstanceInfoOptions>({ name: 'instance_info', validate, secretPaths, run: instanceInfo });

@@ -1,0 +1,71 @@
+/**
+ * Atomic file replacement.
+ *
+ * Why: configuration files (postgresql.conf includes, pg_hba.conf, ~/.pgpass) are read by other
+ * processes at any time; a crash or a concurrent reader must see either the old or the new content,
+ * never a truncated file. Hence: write a temporary file in the SAME directory (rename is only atomic
+ * within a filesystem), fsync it, rename it over the target, then fsync the directory so the rename
+ * itself survives a power loss.
+ *
+ * For secrets the temporary file is created with its final mode (0600) from the start, so the
+ * content is never readable by others, not even for an instant (a chmod after writing would leave
+ * a window). Note that renaming replaces a symlink at `path` by a regular file.
+ */
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'fs';
+import { randomBytes } from 'crypto';
+import { basename, dirname, join } from 'path';
+
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+/** Atomically replaces `path` with `content`, created with `mode` (exactly: the umask does not apply). */
+export function writeFileAtomic(path: string, content: string | Uint8Array, mode = 0o644, owner?: FileOwner): void {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // 'wx' = O_CREAT | O_EXCL: never follow or reuse an existing file (or symlink planted) at tmp.
+  const fd = openSync(tmp, 'wx', mode & 0o7777);
+  let renamed = false;
+  try {
+    try {
+      fchmodSync(fd, mode & 0o7777); // open()'s mode was filtered by the umask
+      if (owner) fchownSync(fd, owner.uid, owner.gid); // e.g. root writing ~postgres/.pgpass
+      const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+      let off = 0;
+      while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+    renamed = true;
+    fsyncDir(dir);
+  } finally {
+    if (!renamed) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+/** Same as writeFileAtomic, mode 0600 by default: for files holding secrets (~/.pgpass, keys). */
+export function writePrivateFileAtomic(path: string, content: string | Uint8Array, mode = 0o600, owner?: FileOwner): void {
+  writeFileAtomic(path, content, mode, owner);
+}
+
+/** Best effort: some filesystems / platforms refuse to fsync a directory. */
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    /* not supported here: the rename is still atomic, only its durability is not forced */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}

@@ -1,0 +1,59 @@
+// A libpq-like connection to an instance through its Unix socket, with the `pg` driver.
+import { Client } from 'pg';
+import { ModuleError } from '../runtime';
+
+export interface ConnectionTarget {
+  /** Unix socket directory (or a host name). */
+  host: string;
+  port: number;
+  user: string;
+  database?: string;
+  /** When absent, pg reads PGPASSFILE / ~/.pgpass like libpq. */
+  password?: string;
+}
+
+export type Connection = Client;
+
+export async function connect(target: ConnectionTarget): Promise<Connection> {
+  const client = new Client({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    database: target.database ?? 'postgres',
+    password: target.password,
+    application_name: 'socle.postgresql',
+  });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new ModuleError(
+      `cannot connect to ${target.database ?? 'postgres'} as ${target.user} on ${target.host}:${target.port}: ${(err as Error).message}`,
+    );
+  }
+  return client;
+}
+
+export async function withConnection<T>(target: ConnectionTarget, fn: (c: Connection) => Promise<T>): Promise<T> {
+  const client = await connect(target);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A connection opened on first use (e.g. once a step has started the server), closed by `close`. */
+export class LazyConnection {
+  private conn: Promise<Connection> | null = null;
+  constructor(private readonly open: () => Promise<Connection>) {}
+  get(): Promise<Connection> {
+    this.conn ??= this.open();
+    return this.conn;
+  }
+  async close(): Promise<void> {
+    if (!this.conn) return;
+    const c = await this.conn.catch(() => null);
+    await c?.end().catch(() => undefined);
+    this.conn = null;
+  }
+}

@@ -1,0 +1,166 @@
+// The Ansible module runtime shared by every module.
+//
+// Ansible runs `/usr/bin/node <module>.js <args-file>` (the bundle carries the WANT_JSON marker).
+// This file reads the args, splits Ansible's own `_ansible_*` keys from the user's options,
+// validates the options with the module's precompiled ajv validator, runs the module, masks
+// secrets, and prints exactly one JSON result on stdout. Nothing else may reach stdout: Ansible
+// drops text printed before the JSON and warns about text after it.
+import { readFileSync } from 'node:fs';
+import { formatValidationErrors, type ValidationError } from './validation';
+import { collectSecrets, maskSecrets } from './secrets';
+
+export interface ModuleContext {
+  /** Module name as Ansible calls it, e.g. `instance`. */
+  name: string;
+  checkMode: boolean;
+  diff: boolean;
+  verbosity: number;
+  /** Non-fatal remarks, returned as Ansible `warnings`. */
+  warn(message: string): void;
+}
+
+/** What a module returns: the result contract plus any module facts. */
+export interface ModuleResult {
+  changed: boolean;
+  msg: string;
+  changes?: string[];
+  queries?: string[];
+  commands?: string[];
+  diff?: { before: string | object; after: string | object; before_header?: string; after_header?: string };
+  [fact: string]: unknown;
+}
+
+/** An expected failure: its message is shown to the user as is (prefixed by the module name). */
+export class ModuleError extends Error {
+  constructor(message: string, readonly facts: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'ModuleError';
+  }
+}
+
+export interface Validator {
+  (data: unknown): boolean;
+  errors?: ValidationError[] | null;
+}
+
+export interface ModuleDefinition<T> {
+  name: string;
+  validate: Validator;
+  /** Paths of options marked `x-secret` in the schema; `*` stands for any key or index. */
+  secretPaths: string[][];
+  run(options: T, ctx: ModuleContext): Promise<ModuleResult>;
+}
+
+interface AnsibleArgs {
+  options: Record<string, unknown>;
+  checkMode: boolean;
+  diff: boolean;
+  verbosity: number;
+}
+
+export function splitAnsibleArgs(raw: Record<string, unknown>): AnsibleArgs {
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!key.startsWith('_ansible_')) options[key] = value;
+  }
+  return {
+    options,
+    checkMode: raw._ansible_check_mode === true,
+    diff: raw._ansible_diff === true,
+    verbosity: typeof raw._ansible_verbosity === 'number' ? raw._ansible_verbosity : 0,
+  };
+}
+
+/**
+ * Ansible passes `null` for an option written as `opt:` or `opt: "{{ none }}"`; users mean
+ * "not set". Dropping nulls lets schema defaults apply instead of failing validation (a known
+ * pain point of dalibo.pglift).
+ */
+export function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropNulls);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = dropNulls(v);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * JSON for Ansible: non-ASCII escaped, because U+2028/U+2029 (and, with some controller
+ * locales, any non-ASCII) break the controller's parsing of the module output.
+ */
+export function toAnsibleJson(result: object): string {
+  return JSON.stringify(result).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+}
+
+/** Runs a module definition against parsed Ansible args; never throws. */
+export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const args = splitAnsibleArgs(raw);
+  const warnings: string[] = [];
+  const ctx: ModuleContext = {
+    name: def.name,
+    checkMode: args.checkMode,
+    diff: args.diff,
+    verbosity: args.verbosity,
+    warn: (m) => warnings.push(m),
+  };
+  const options = dropNulls(args.options) as Record<string, unknown>;
+  // Secrets are collected before validation: even a value that fails validation is masked.
+  const secrets = collectSecrets(options, def.secretPaths);
+  let result: Record<string, unknown>;
+  try {
+    if (typeof process.getuid === 'function' && process.getuid() === 0) {
+      throw new ModuleError(
+        'refusing to run as root: PostgreSQL instances are owned by an unprivileged system user; ' +
+          'run this task with `become: true` and `become_user: <that user>` (e.g. postgres)',
+      );
+    }
+    if (!def.validate(options)) {
+      throw new ModuleError(formatValidationErrors(def.validate.errors ?? []));
+    }
+    const { diff, ...rest } = await def.run(options as T, ctx);
+    result = { ...rest, ...(ctx.diff && diff ? { diff } : {}) };
+  } catch (err) {
+    result = failure(def.name, err, args.verbosity);
+  }
+  if (warnings.length) result.warnings = warnings;
+  return maskSecrets(result, secrets) as Record<string, unknown>;
+}
+
+function failure(name: string, err: unknown, verbosity: number): Record<string, unknown> {
+  const error = err instanceof Error ? err : new Error(String(err));
+  const expected = error instanceof ModuleError;
+  const out: Record<string, unknown> = {
+    failed: true,
+    changed: false,
+    msg: `${name}: ${expected ? error.message : `unexpected error: ${error.message}`}`,
+    ...(expected ? error.facts : {}),
+  };
+  // Stack traces are for developers: only at -vvv, like Ansible's own modules.
+  if (verbosity >= 3 && error.stack) out.exception = error.stack;
+  return out;
+}
+
+/** Entry point called by each bundled module. */
+export function main<T>(def: ModuleDefinition<T>): void {
+  const respond = (result: object, failed: boolean) => {
+    process.stdout.write(toAnsibleJson(result) + '\n');
+    // exitCode rather than process.exit(): exiting early can truncate a large stdout.
+    process.exitCode = failed ? 1 : 0;
+  };
+  const argsFile = process.argv[2];
+  let raw: Record<string, unknown>;
+  try {
+    if (!argsFile) throw new Error('expected the path of an Ansible JSON args file as first argument');
+    raw = JSON.parse(readFileSync(argsFile, 'utf8'));
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('args file is not a JSON object');
+  } catch (err) {
+    respond({ failed: true, changed: false, msg: `${def.name}: cannot read module arguments: ${(err as Error).message}` }, true);
+    return;
+  }
+  execute(def, raw).then(
+    (result) => respond(result, result.failed === true),
+    (err) => respond({ failed: true, changed: false, msg: `${def.name}: unexpected error: ${String(err)}` }, true),
+  );
+}

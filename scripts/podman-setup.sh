@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Prepare podman and the container images that Molecule scenarios run on.
+#
+# Run as root. Idempotent: every step is skipped when already done, so a
+# second run takes well under a second.
+#
+#   1. apt-get install podman runc debootstrap      (apt-get update only if one is missing)
+#   2. /etc/containers/containers.conf             (rewritten only if it differs)
+#   3. localhost/debian:bookworm                    (debootstrap --variant=minbase, then podman import)
+#   4. localhost/socle-debian12-systemd:latest      (systemd as PID 1, python3, nodejs, sudo, acl, locales)
+#
+# Why this recipe (see shared/ENVIRONMENT.md): there is no container registry
+# here, so the base image is made with debootstrap; crun fails on this
+# hybrid-cgroup host ("cgroups in hybrid mode") so runc + cgroupfs is used; and
+# without explicit default ulimits containers die with "setrlimit ... Operation
+# not permitted".
+#
+# The Molecule platform is Debian 12 "bookworm" whatever the host runs (a
+# Debian 13 host builds the same bookworm image), so the suite is fixed here.
+#
+# Environment:
+#   SOCLE_DEBIAN_MIRROR   mirror for debootstrap (default http://deb.debian.org/debian)
+#   SOCLE_REBUILD=1       rebuild both images even if they exist
+#
+# Progress goes to stderr; stdout stays empty.
+set -euo pipefail
+
+SUITE=bookworm
+BASE_IMAGE="localhost/debian:${SUITE}"
+SYSTEMD_IMAGE="localhost/socle-debian12-systemd:latest"
+MIRROR="${SOCLE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+REBUILD="${SOCLE_REBUILD:-0}"
+
+log() { printf '[podman-setup %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (apt-get, debootstrap, rootful podman)"
+
+# Measure each step; $SECONDS is bash's integer clock, good enough here.
+step_start=0
+step() { step_start=$SECONDS; log "$*"; }
+step_done() { log "  done in $((SECONDS - step_start)) s"; }
+
+# --- 1. packages -------------------------------------------------------------
+step "packages: podman runc debootstrap"
+missing=()
+for pkg in podman runc debootstrap; do
+    # dpkg-query exits non-zero for unknown packages; the status must be "install ok installed".
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "  installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    aptlog=$(mktemp /tmp/socle-apt.XXXXXX)
+    # apt/dpkg are chatty: keep their output in a file, show its tail on failure.
+    { apt-get update -q && apt-get install -y -q "${missing[@]}"; } > "$aptlog" 2>&1 \
+        || { tail -n 30 "$aptlog" >&2; die "apt-get failed (log: $aptlog)"; }
+    rm -f "$aptlog"
+else
+    log "  already installed"
+fi
+step_done
+
+# --- 2. containers.conf ------------------------------------------------------
+step "config: /etc/containers/containers.conf"
+conf_wanted='[containers]
+# Without these the OCI runtime fails with "setrlimit ... Operation not permitted".
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[engine]
+# crun fails on this hybrid cgroup v1/v2 host; runc + cgroupfs works (no systemd as PID 1).
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+'
+mkdir -p /etc/containers
+if [ -f /etc/containers/containers.conf ] \
+    && [ "$(cat /etc/containers/containers.conf)" = "$(printf '%s' "$conf_wanted")" ]; then
+    log "  unchanged"
+else
+    printf '%s' "$conf_wanted" > /etc/containers/containers.conf
+    log "  written"
+fi
+step_done
+
+image_exists() { podman image exists "$1"; }
+
+# --- 3. base image -----------------------------------------------------------
+step "image: ${BASE_IMAGE}"
+if [ "$REBUILD" != 1 ] && image_exists "$BASE_IMAGE"; then
+    log "  exists"
+else
+    workdir=$(mktemp -d /var/tmp/socle-debootstrap.XXXXXX)
+    # debootstrap leaves mounts (proc, sys) behind only on failure; rm -rf is
+    # enough otherwise. --one-file-system guards against a leftover mount.
+    trap 'rm -rf --one-file-system "$workdir"' EXIT
+    log "  debootstrap --variant=minbase ${SUITE} from ${MIRROR}"
+    debootstrap --variant=minbase "$SUITE" "$workdir/rootfs" "$MIRROR" > "$workdir/debootstrap.log" 2>&1 \
+        || { tail -n 30 "$workdir/debootstrap.log" >&2; die "debootstrap failed"; }
+    # apt caches and lists are re-downloaded by the image build anyway.
+    rm -rf "$workdir"/rootfs/var/cache/apt/archives/*.deb "$workdir"/rootfs/var/lib/apt/lists/*
+    log "  podman import"
+    tar -C "$workdir/rootfs" -c . | podman import --quiet \
+        --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+    rm -rf --one-file-system "$workdir"
+    trap - EXIT
+    podman run --rm "$BASE_IMAGE" cat /etc/debian_version | sed 's/^/  debian_version: /' >&2
+fi
+step_done
+
+# --- 4. systemd image --------------------------------------------------------
+# The recipe is hashed into a label: editing the Containerfile below triggers a
+# rebuild on the next run, an unchanged one is skipped after one `podman inspect`.
+containerfile=$(cat <<EOF
+FROM ${BASE_IMAGE}
+ENV DEBIAN_FRONTEND=noninteractive container=podman
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends \\
+      systemd systemd-sysv dbus dbus-user-session libpam-systemd \\
+      python3 python3-apt nodejs sudo acl locales ca-certificates \\
+ && sed -i 's/^# *\\(en_US.UTF-8 UTF-8\\)/\\1/' /etc/locale.gen \\
+ && locale-gen \\
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+# Units that cannot work in a container and only slow the boot down or make
+# "systemctl is-system-running" report "degraded".
+RUN systemctl mask \\
+      systemd-remount-fs.service dev-hugepages.mount sys-fs-fuse-connections.mount \\
+      getty.target console-getty.service \\
+      systemd-firstboot.service systemd-udevd.service systemd-udev-trigger.service \\
+      systemd-modules-load.service apt-daily.timer apt-daily-upgrade.timer 2>/dev/null || true
+STOPSIGNAL SIGRTMIN+3
+CMD ["/sbin/init"]
+EOF
+)
+recipe_hash=$(printf '%s' "$containerfile" | sha256sum | cut -c1-16)
+
+step "image: ${SYSTEMD_IMAGE} (recipe ${recipe_hash})"
+current_hash=""
+if image_exists "$SYSTEMD_IMAGE"; then
+    current_hash=$(podman image inspect --format '{{index .Labels "socle.recipe"}}' "$SYSTEMD_IMAGE" 2>/dev/null || true)
+fi
+if [ "$REBUILD" != 1 ] && [ "$current_hash" = "$recipe_hash" ]; then
+    log "  exists"
+else
+    ctx=$(mktemp -d /var/tmp/socle-build.XXXXXX)
+    trap 'rm -rf "$ctx"' EXIT
+    printf '%s\nLABEL socle.recipe=%s\n' "$containerfile" "$recipe_hash" > "$ctx/Containerfile"
+    log "  podman build"
+    podman build --quiet -t "$SYSTEMD_IMAGE" -f "$ctx/Containerfile" "$ctx" >/dev/null 2>"$ctx/build.log" \
+        || { tail -n 30 "$ctx/build.log" >&2; die "podman build failed"; }
+    rm -rf "$ctx"
+    trap - EXIT
+    # Old untagged layers of a previous recipe are useless.
+    podman image prune -f >/dev/null 2>&1 || true
+fi
+step_done
+
+log "ready: ${BASE_IMAGE}, ${SYSTEMD_IMAGE}"

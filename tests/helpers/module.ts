@@ -1,0 +1,47 @@
+// Runs a bundled module exactly the way Ansible does: `/usr/bin/node <module>.js <args-file>`,
+// the args file holding the task's options plus Ansible's `_ansible_*` keys.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const MODULES_DIR = resolve(__dirname, '../../dist/collection/plugins/modules');
+
+export interface RunOptions {
+  check?: boolean;
+  diff?: boolean;
+  verbosity?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ModuleRun {
+  result: Record<string, any>;
+  stdout: string;
+  stderr: string;
+  status: number | null;
+}
+
+export function runModule(name: string, args: Record<string, unknown>, opts: RunOptions = {}): ModuleRun {
+  const dir = mkdtempSync(join(tmpdir(), 'socle-args-'));
+  const argsFile = join(dir, 'args');
+  writeFileSync(argsFile, JSON.stringify({
+    ...args,
+    _ansible_check_mode: opts.check ?? false,
+    _ansible_diff: opts.diff ?? false,
+    _ansible_verbosity: opts.verbosity ?? 0,
+    _ansible_no_log: false,
+    _ansible_module_name: `socle.postgresql.${name}`,
+  }));
+  try {
+    const p = spawnSync(process.execPath, [join(MODULES_DIR, `${name}.js`), argsFile], { env: opts.env, encoding: 'utf8' });
+    let result: Record<string, any>;
+    try {
+      result = JSON.parse(p.stdout);
+    } catch {
+      throw new Error(`module ${name} printed no JSON result (status ${p.status}):\nstdout: ${p.stdout}\nstderr: ${p.stderr}`);
+    }
+    return { result, stdout: p.stdout, stderr: p.stderr, status: p.status };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

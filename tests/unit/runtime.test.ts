@@ -1,0 +1,90 @@
+import { dropNulls, execute, ModuleError, splitAnsibleArgs, toAnsibleJson, type ModuleDefinition } from '../../modules/lib/runtime';
+import { collectSecrets, maskSecrets } from '../../modules/lib/secrets';
+import { formatValidationErrors, optionPath } from '../../modules/lib/validation';
+
+const asUser = () => jest.spyOn(process, 'getuid').mockReturnValue(1000);
+afterEach(() => jest.restoreAllMocks());
+
+function def(run: ModuleDefinition<any>['run'], valid = true): ModuleDefinition<any> {
+  const validate = Object.assign((_: unknown) => valid, {
+    errors: valid ? null : [{ instancePath: '/port', keyword: 'type', params: { type: 'integer' }, message: 'must be integer' }],
+  });
+  return { name: 'demo', validate, secretPaths: [['password'], ['users', '*', 'pw']], run };
+}
+
+describe('args', () => {
+  test('splits Ansible keys from options', () => {
+    const a = splitAnsibleArgs({ name: 'x', _ansible_check_mode: true, _ansible_diff: true, _ansible_verbosity: 2 });
+    expect(a).toEqual({ options: { name: 'x' }, checkMode: true, diff: true, verbosity: 2 });
+  });
+  test('nulls are options not given', () => {
+    expect(dropNulls({ a: null, b: { c: null, d: 1 }, e: [{ f: null }] })).toEqual({ b: { d: 1 }, e: [{}] });
+  });
+});
+
+describe('output', () => {
+  test('JSON is ASCII only (U+2028 would break the controller)', () => {
+    const out = toAnsibleJson({ msg: 'é\u2028日' });
+    expect(out).toBe('{"msg":"\\u00e9\\u2028\\u65e5"}');
+    expect(JSON.parse(out).msg).toBe('é\u2028日');
+  });
+  test('secrets are masked everywhere, nested and in keys', () => {
+    const secrets = collectSecrets({ password: 'hunter2', users: [{ pw: 's3cr3t' }] }, [['password'], ['users', '*', 'pw']]);
+    expect(maskSecrets({ msg: 'a hunter2 b', list: ['s3cr3t!'], obj: { hunter2: 1 } }, secrets)).toEqual({
+      msg: 'a ******** b', list: ['********!'], obj: { '********': 1 },
+    });
+  });
+});
+
+describe('execute', () => {
+  test('refuses root, telling what to do', async () => {
+    jest.spyOn(process, 'getuid').mockReturnValue(0);
+    const r = await execute(def(async () => ({ changed: true, msg: 'x' })), {});
+    expect(r.failed).toBe(true);
+    expect(r.msg).toMatch(/^demo: refusing to run as root.*become_user/);
+  });
+  test('validation failure names the option', async () => {
+    asUser();
+    const r = await execute(def(async () => ({ changed: true, msg: 'x' }), false), { port: 'x' });
+    expect(r).toMatchObject({ failed: true, changed: false, msg: "demo: invalid options: option 'port' must be integer" });
+  });
+  test('a secret in an error message is masked; traces only at -vvv', async () => {
+    asUser();
+    const boom = def(async (o) => { throw new Error(`bad ${o.password}`); });
+    let r = await execute(boom, { password: 'hunter2' });
+    expect(r.msg).toBe('demo: unexpected error: bad ********');
+    expect(r.exception).toBeUndefined();
+    r = await execute(boom, { password: 'hunter2', _ansible_verbosity: 3 });
+    expect(String(r.exception)).toMatch(/Error: bad \*\*\*\*\*\*\*\*/);
+  });
+  test('diff only when asked; module errors keep their facts', async () => {
+    asUser();
+    const d = def(async () => ({ changed: true, msg: 'ok', diff: { before: 'a', after: 'b' } }));
+    expect((await execute(d, {})).diff).toBeUndefined();
+    expect((await execute(d, { _ansible_diff: true })).diff).toEqual({ before: 'a', after: 'b' });
+    const e = def(async () => { throw new ModuleError('nope', { status: 'stopped' }); });
+    expect(await execute(e, {})).toMatchObject({ failed: true, msg: 'demo: nope', status: 'stopped' });
+  });
+  test('warnings are returned', async () => {
+    asUser();
+    const r = await execute(def(async (_o, ctx) => { ctx.warn('careful'); return { changed: false, msg: 'ok' }; }), {});
+    expect(r.warnings).toEqual(['careful']);
+  });
+});
+
+describe('validation messages', () => {
+  test('paths read like playbook options', () => {
+    expect(optionPath('/databases/2/owner')).toBe('databases[2].owner');
+    expect(optionPath('', 'name')).toBe('name');
+  });
+  test('every error is listed once', () => {
+    const msg = formatValidationErrors([
+      { instancePath: '', keyword: 'required', params: { missingProperty: 'name' } },
+      { instancePath: '', keyword: 'additionalProperties', params: { additionalProperty: 'colour' } },
+      { instancePath: '/state', keyword: 'enum', params: { allowedValues: ['a', 'b'] } },
+      { instancePath: '/name', keyword: 'pattern', params: {}, message: 'must match pattern', parentSchema: { 'x-error': "must not contain '-'" } },
+      { instancePath: '/state', keyword: 'enum', params: { allowedValues: ['a', 'b'] } },
+    ]);
+    expect(msg).toBe("invalid options: option 'name' is required; unknown option 'colour'; option 'state' must be one of: a, b; option 'name' must not contain '-'");
+  });
+});
