@@ -136,8 +136,10 @@ recipe_hash=$(printf '%s' "$containerfile" | sha256sum | cut -c1-16)
 
 step "image: ${SYSTEMD_IMAGE} (recipe ${recipe_hash})"
 current_hash=""
+old_id=""
 if image_exists "$SYSTEMD_IMAGE"; then
     current_hash=$(podman image inspect --format '{{index .Labels "socle.recipe"}}' "$SYSTEMD_IMAGE" 2>/dev/null || true)
+    old_id=$(podman image inspect --format '{{.Id}}' "$SYSTEMD_IMAGE" 2>/dev/null || true)
 fi
 if [ "$REBUILD" != 1 ] && [ "$current_hash" = "$recipe_hash" ]; then
     log "  exists"
@@ -150,8 +152,13 @@ else
         || { tail -n 30 "$ctx/build.log" >&2; die "podman build failed"; }
     rm -rf "$ctx"
     trap - EXIT
-    # Old untagged layers of a previous recipe are useless.
-    podman image prune -f >/dev/null 2>&1 || true
+    # The image of the previous recipe is now untagged: drop it (fails harmlessly
+    # if a container still uses it). Not `podman image prune`: other images on
+    # this machine are not ours to touch.
+    new_id=$(podman image inspect --format '{{.Id}}' "$SYSTEMD_IMAGE")
+    if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
+        podman rmi "$old_id" >/dev/null 2>&1 || true
+    fi
 fi
 step_done
 

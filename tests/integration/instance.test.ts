@@ -1,5 +1,7 @@
 // The instance module against real PostgreSQL, run as Ansible runs it.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
@@ -211,9 +213,6 @@ describe('bad input and failures leave nothing behind', () => {
 
 describe('two tasks on one instance at once', () => {
   test('never interleave: one creates, the other finds it done', async () => {
-    const { spawn } = await import('node:child_process');
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const p = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'socle-args-'));
     const once = (i: number) =>

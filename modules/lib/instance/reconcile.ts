@@ -1,6 +1,6 @@
 // The instance module: inspect an instance, plan what differs from the declared state, report
 // the plan (check mode) or apply it.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { InstanceOptions } from '../../generated/instance';
@@ -125,17 +125,14 @@ async function drop(settings: SiteSettings, l: InstanceLayout, cur: Current, ser
       steps.push({ change: `stop instance ${l.id}`, commands: stop.commands, counts: false, apply: stop.run });
     }
     const uninstall = service.uninstall();
-    const dirs = [l.datadir, ...(l.waldir.startsWith(l.datadir + '/') ? [] : [l.waldir])];
     const port = cur.running?.port ?? Number(parseConf(cur.managedText ?? '').get('port') ?? opts.port);
     const passfile = removePassfileStep(settings, port);
     steps.push({
       change: `drop instance ${l.id}`,
-      commands: [...uninstall.commands, ...dirs.map((d) => formatCommand('rm', ['-rf', d])), ...(passfile?.commands ?? [])],
+      commands: [...uninstall.commands, ...instanceDirs(l).map((d) => formatCommand('rm', ['-rf', d])), ...(passfile?.commands ?? [])],
       async apply() {
         await uninstall.run();
-        for (const d of dirs) rmSync(d, { recursive: true, force: true });
-        // Leave no empty pgsql/<version>/<name> behind.
-        for (const d of dirs) rmEmptyParent(dirname(d));
+        removeInstanceDirs(l);
         await passfile?.apply();
       },
     });
@@ -145,11 +142,19 @@ async function drop(settings: SiteSettings, l: InstanceLayout, cur: Current, ser
   return finish(steps, { ...baseFacts(l), status: 'absent', pending_restart: false }, { before, after: describe('absent', null, null) }, `instance ${l.id} is absent`, ctx);
 }
 
-function rmEmptyParent(dir: string): void {
-  try {
-    rmSync(dir, { recursive: false });
-  } catch {
-    /* not empty, or already gone */
+function instanceDirs(l: InstanceLayout): string[] {
+  return [l.datadir, ...(l.waldir.startsWith(l.datadir + '/') ? [] : [l.waldir])];
+}
+
+/** Data and WAL, and the parents they leave empty (pgsql/<version>/<name>). */
+function removeInstanceDirs(l: InstanceLayout): void {
+  for (const d of instanceDirs(l)) {
+    rmSync(d, { recursive: true, force: true });
+    try {
+      rmdirSync(dirname(d));
+    } catch {
+      /* not empty (another directory of the instance is still there), or already gone */
+    }
   }
 }
 
@@ -189,10 +194,7 @@ async function create(settings: SiteSettings, l: InstanceLayout, service: Servic
     change: `create instance ${l.id}`,
     commands: [formatCommand(initdb, shownArgs), `write ${l.managedConf}, ${l.postgresqlConf} (include), ${l.hbaFile}, ${l.identFile}`],
     async apply() {
-      undo.push(async () => {
-        rmSync(l.datadir, { recursive: true, force: true });
-        rmSync(l.waldir, { recursive: true, force: true });
-      });
+      undo.push(async () => removeInstanceDirs(l));
       mkdirSync(dirname(l.datadir), { recursive: true, mode: 0o700 });
       mkdirSync(dirname(l.waldir), { recursive: true, mode: 0o700 });
       const secretDir = opts.surole_password ? mkdtempSync(join(tmpdir(), 'socle-')) : null;
@@ -345,6 +347,10 @@ async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, s
     if (oldEntries) steps.push(oldEntries);
     steps.push(...passfileSteps(settings, l, opts, oldPort === opts.port ? null : oldPort));
 
+    // Roles (passwords, replication role), on the connection open now: before any stop or restart.
+    const sql = conn ? await roleSteps(settings, opts, conn) : [];
+    for (const s of sql) steps.push({ ...s, apply: () => s.run(conn!) });
+
     // Service state.
     let restarted = false;
     if (opts.state === 'restarted' || (running && opts.state === 'started' && needRestart && opts.restart_on_changes && reload)) {
@@ -362,9 +368,6 @@ async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, s
       steps.push({ change: `reload instance ${l.id}`, commands: a.commands, counts: false, apply: a.run });
     }
 
-    // Roles (passwords, replication role) on a server that is up now or will be.
-    const sql = conn ? await roleSteps(settings, opts, conn) : [];
-    for (const s of sql) steps.push({ ...s, apply: () => s.run(conn!) });
 
     const finalStatus = opts.state === 'stopped' ? 'stopped' : 'running';
     const pendingRestart = finalStatus === 'running' && !restarted && running && needRestart;

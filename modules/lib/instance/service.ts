@@ -1,8 +1,8 @@
 // Running an instance as a service: systemd user units, or pg_ctl directly where there is no
 // systemd (containers, CI machines). Both expose the same operations, each returned as the
 // commands it runs (for the plan) and a function that runs them.
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { formatCommand, run, tail } from '../exec';
 import { writeFileAtomic } from '../fsutil';
 import { ModuleError } from '../runtime';
@@ -43,16 +43,29 @@ function action(cmds: Array<[string, string[]]>, before?: () => void, onError?: 
   };
 }
 
-/** Startup failures are explained in the startup log, not in pg_ctl's output: quote it. */
+/**
+ * Startup failures are explained in the server's log, not in pg_ctl's output: quote the startup
+ * log and, once the logging collector took over, the newest log file of the instance.
+ */
 function startFailure(l: InstanceLayout) {
   return (err: unknown): never => {
-    let log = '';
+    const logs: string[] = [l.startupLog];
     try {
-      log = tail(readFileSync(l.startupLog, 'utf8'), 10);
+      const own = readdirSync(l.logDir).filter((f) => f.startsWith(`${l.version}-${l.name}-`) && f !== basename(l.startupLog));
+      const newest = own.map((f) => join(l.logDir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+      if (newest) logs.push(newest);
     } catch {
-      /* no log yet */
+      /* no log directory yet */
     }
-    throw new ModuleError(`instance ${l.id} failed to start${log ? `; ${l.startupLog} ends with:\n${log}` : `: ${(err as Error).message}`}`);
+    const quoted = logs.flatMap((f) => {
+      try {
+        const text = tail(readFileSync(f, 'utf8'), 10);
+        return text ? [`${f} ends with:\n${text}`] : [];
+      } catch {
+        return [];
+      }
+    });
+    throw new ModuleError(`instance ${l.id} failed to start${quoted.length ? `; ${quoted.join('\n')}` : `: ${(err as Error).message}`}`);
   };
 }
 

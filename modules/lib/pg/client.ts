@@ -23,6 +23,9 @@ export async function connect(target: ConnectionTarget): Promise<Connection> {
     password: target.password,
     application_name: 'socle.postgresql',
   });
+  // A server stopped or restarted while the connection is idle (a restart step) makes the driver
+  // emit 'error'; unhandled, that event would crash the module before it reports.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {
