@@ -18,7 +18,8 @@ import { toAnsibleDoc } from './schema/ansible-doc';
 import { toArgumentSpecEntryPoint } from './schema/argument-spec';
 
 const root = resolve(__dirname, '..', '..');
-const dist = join(root, 'dist');
+// SOCLE_DIST lets several builds (parallel work, CI) not overwrite each other's output.
+const dist = process.env.SOCLE_DIST ? resolve(process.env.SOCLE_DIST) : join(root, 'dist');
 const tree = join(dist, 'collection');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const NAMESPACE = 'socle';

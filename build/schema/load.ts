@@ -98,7 +98,7 @@ export function createSchemaSet(
     if (previous) throw new Error(`duplicate $id "${id}" in ${previous.file} and ${file}`);
     byId.set(id, { id, file, schema: doc.schema });
   });
-  return { dir, byId };
+  return applyExtends({ dir, byId });
 }
 
 function listSchemaFiles(dir: string, rel = ''): string[] {
@@ -348,4 +348,33 @@ export function descriptionList(d: unknown, where = 'description'): string[] {
     }
     return p.trim();
   }).filter((p) => p !== '');
+}
+
+/**
+ * `x-extends: socle/defs/<thing>` on a module schema: the module takes the def's properties and
+ * required list (its own properties win), so that one object schema serves both a module
+ * (`role`, with its own `instance` option) and a list item (`instance.roles`), written once.
+ * JSON Schema has no such merge under `additionalProperties: false`; this is done on load, so
+ * ajv, the docs and the types all see the merged schema.
+ */
+export function applyExtends(set: SchemaSet): SchemaSet {
+  for (const entry of set.byId.values()) {
+    const target = entry.schema['x-extends'];
+    if (target === undefined) continue;
+    if (typeof target !== 'string') throw new Error(`${entry.file}: x-extends must be a schema $id`);
+    const base = set.byId.get(target);
+    if (!base) throw new Error(`${entry.file}: x-extends ${target}: no schema with that $id`);
+    if (base.schema['x-extends'] !== undefined) throw new Error(`${entry.file}: x-extends ${target}: chained x-extends is not supported`);
+    const baseSchema = absolutizeRefs(base.schema, base.id);
+    const { 'x-extends': _drop, ...own } = entry.schema;
+    void _drop;
+    entry.schema = {
+      ...own,
+      type: own.type ?? baseSchema.type,
+      additionalProperties: own.additionalProperties ?? baseSchema.additionalProperties,
+      properties: { ...(baseSchema.properties ?? {}), ...(own.properties ?? {}) },
+      required: [...new Set([...(own.required ?? []), ...(baseSchema.required ?? [])])],
+    };
+  }
+  return set;
 }

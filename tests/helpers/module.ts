@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const MODULES_DIR = resolve(__dirname, '../../dist/collection/plugins/modules');
+export const DIST = process.env.SOCLE_DIST ? resolve(process.env.SOCLE_DIST) : resolve(__dirname, '../../dist');
+export const MODULES_DIR = join(DIST, 'collection/plugins/modules');
 
 export interface RunOptions {
   check?: boolean;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
-import { runModule, type RunOptions } from '../helpers/module';
+import { MODULES_DIR, runModule, type RunOptions } from '../helpers/module';
 
 jest.setTimeout(120_000);
 
@@ -219,7 +219,7 @@ describe('two tasks on one instance at once', () => {
       new Promise<Record<string, any>>((resolve) => {
         const f = join(dir, `args${i}`);
         writeFileSync(f, JSON.stringify({ name: 'twice', port: p, settings: LOOPBACK }));
-        const child = spawn(process.execPath, [join(__dirname, '../../dist/collection/plugins/modules/instance.js'), f], { env: sb.env });
+        const child = spawn(process.execPath, [join(MODULES_DIR, 'instance.js'), f], { env: sb.env });
         let out = '';
         child.stdout.on('data', (d) => (out += d));
         child.on('close', () => resolve(JSON.parse(out)));

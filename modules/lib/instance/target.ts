@@ -1,0 +1,64 @@
+// How the modules that work inside an instance (role, database, ...) reach it: `instance` names
+// it as `<version>/<name>` or `<name>` (pglift's convention); they connect as the super-user
+// through the Unix socket. A stopped instance is started for the operation and stopped again
+// afterwards, as pglift does; the instance lock keeps other tasks out meanwhile.
+import { connect, type Connection } from '../pg/client';
+import { withLock } from '../lock';
+import { ModuleError } from '../runtime';
+import type { SiteSettings } from '../settings';
+import { exists, layout, resolveVersion, type InstanceLayout } from './layout';
+import { serviceFor } from './service';
+import { runningState } from './status';
+
+export function findInstance(settings: SiteSettings, ref: string): InstanceLayout {
+  const m = /^(?:([0-9]+)\/)?([^/]+)$/.exec(ref);
+  if (!m) throw new ModuleError(`option 'instance': expected <version>/<name> or <name>, got '${ref}'`);
+  const l = layout(settings, resolveVersion(settings, m[2], m[1]), m[2]);
+  if (!exists(l)) throw new ModuleError(`option 'instance': instance ${l.id} does not exist (no ${l.datadir})`);
+  return l;
+}
+
+export interface InstanceSession {
+  layout: InstanceLayout;
+  /** A super-user connection to `database`; opened on first use, one per database. */
+  connection(database?: string): Promise<Connection>;
+  /** True when the instance was stopped and has been started for this task. */
+  startedForTask: boolean;
+}
+
+/**
+ * Runs `fn` with connections to the instance, starting it first if it is stopped (also in
+ * check mode: a temporary start changes nothing the user declared, and the plan needs the
+ * catalog), and stopping it again afterwards.
+ */
+export async function withInstance<T>(settings: SiteSettings, l: InstanceLayout, fn: (s: InstanceSession) => Promise<T>): Promise<T> {
+  return withLock(l.lockFile, settings.lockTimeout, `instance ${l.id}`, async () => {
+    let running = runningState(l.datadir);
+    const service = serviceFor(settings, l);
+    const startedForTask = running === null;
+    if (startedForTask) {
+      await service.start().run();
+      running = runningState(l.datadir);
+      if (!running) throw new ModuleError(`instance ${l.id} did not start`);
+    }
+    const conns = new Map<string, Promise<Connection>>();
+    const session: InstanceSession = {
+      layout: l,
+      startedForTask,
+      connection(database = 'postgres') {
+        let c = conns.get(database);
+        if (!c) {
+          c = connect({ host: running!.socketDir || l.socketDir, port: running!.port, user: settings.postgresql.surole.name, database });
+          conns.set(database, c);
+        }
+        return c;
+      },
+    };
+    try {
+      return await fn(session);
+    } finally {
+      for (const c of conns.values()) await c.then((x) => x.end()).catch(() => undefined);
+      if (startedForTask) await service.stop().run();
+    }
+  });
+}
