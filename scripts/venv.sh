@@ -44,7 +44,7 @@ set -euo pipefail
 ANSIBLE_BUNDLE="ansible==11.13.0"
 COLLECTIONS="${SOCLE_COLLECTIONS:-containers.podman ansible.posix community.general}"
 # Bump when this script changes what it puts into the venv.
-RECIPE_VERSION=2
+RECIPE_VERSION=1
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="${SOCLE_VENV:-$ROOT/.venv}"
@@ -91,6 +91,7 @@ PYEOF
 emit_env() {
     # printf %q keeps paths with spaces intact through `eval`.
     printf 'export VIRTUAL_ENV=%q\n' "$VENV"
+    # shellcheck disable=SC2016  # $PATH is expanded by the caller's eval, on purpose
     printf 'export PATH=%q:"$PATH"\n' "$VENV/bin"
     printf 'export ANSIBLE_COLLECTIONS_PATH=%q\n' "$VENV/collections"
 }
@@ -163,6 +164,8 @@ log "collections: $COLLECTIONS (from the $ANSIBLE_BUNDLE wheel)"
 "$VPY" -m pip download --disable-pip-version-check -q --no-deps --only-binary=:all: \
     -d "$tmp" "$ANSIBLE_BUNDLE" >&2 || die "pip download $ANSIBLE_BUNDLE failed"
 
+# $COLLECTIONS is split on purpose: one argument per collection.
+# shellcheck disable=SC2086
 "$VPY" - "$tmp" "$VENV/collections" $COLLECTIONS <<'PYEOF' >&2
 """Extract a few collections from the `ansible` wheel; check it matches ansible-core."""
 import glob
@@ -213,10 +216,11 @@ log "  collections done in $((SECONDS - cstart)) s"
 # version (and the rest) from PyPI. Not fatal: only ansible-test needs it.
 pip_ver=$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" \
     "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py 2>/dev/null | head -n1)
-if [ -n "$pip_ver" ]; then
+if [ -n "$pip_ver" ] && [ -n "${HOME:-}" ]; then
+    # Same path as ansible-test's os.path.expanduser('~/.ansible/test/cache/get_pip_X_Y.py').
     printf '%s\n' "$HOME/.ansible/test/cache/get_pip_${pip_ver//./_}.py" > "$VENV/.socle-get-pip"
 else
-    log "WARNING: cannot tell ansible-test's pip version; skipping its get-pip stand-in"
+    log "WARNING: no HOME or cannot tell ansible-test's pip version; skipping its get-pip stand-in"
     : > "$VENV/.socle-get-pip"
 fi
 
