@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, as root, the system packages the demo and the tests need on a fresh Debian/Ubuntu
 # machine: PostgreSQL server binaries, Node.js >= 18 (if missing), python3-venv (for the Ansible
-# tooling virtualenv) and acl (so Ansible can `become` an unprivileged user).
+# tooling virtualenv), and acl and sudo (so Ansible can `become` an unprivileged user).
 # Idempotent: apt runs only when something is missing.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "deps.sh: run as root" >&2; exit 1; }
@@ -9,6 +9,7 @@ set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
 command -v setfacl >/dev/null || missing+=(acl)
+command -v sudo >/dev/null || missing+=(sudo)
 command -v runuser >/dev/null || missing+=(util-linux)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
