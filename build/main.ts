@@ -44,7 +44,10 @@ function yaml(doc: unknown): string {
   return dump(doc, { lineWidth: 100, noRefs: true, quotingType: '"' });
 }
 
+/** All modules/<name>.ts, or those listed in $SOCLE_MODULES (comma-separated, for quick rebuilds). */
 function moduleNames(): string[] {
+  const only = process.env.SOCLE_MODULES?.split(',').filter(Boolean);
+  if (only?.length) return only.sort();
   return readdirSync(join(root, 'modules'))
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
     .map((f) => f.slice(0, -3))

@@ -1,6 +1,5 @@
 // Running external commands (initdb, pg_ctl, systemctl...) with execa, and showing them to the
 // user in a form that can be pasted into a shell.
-import { execa } from 'execa';
 import { ModuleError } from './runtime';
 
 export interface CommandOptions {
@@ -26,6 +25,9 @@ export function shellQuote(arg: string): string {
 
 /** Runs a command; a non-zero exit becomes a ModuleError quoting the end of its output. */
 export async function run(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<CommandOutput> {
+  // Loaded on first use: most no-op tasks run no command, and execa is the largest dependency
+  // of the bundle (module start-up is paid on every task).
+  const { execa } = await import('execa');
   const result = await execa(file, args, {
     env: opts.env,
     cwd: opts.cwd,

@@ -1,6 +1,6 @@
 // The instance module: inspect an instance, plan what differs from the declared state, report
 // the plan (check mode) or apply it.
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { InstanceOptions } from '../../generated/instance';
@@ -303,7 +303,8 @@ async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, s
   const hbaChanged = JSON.stringify(currentHba) !== JSON.stringify(wantedHba);
   const wantedText = renderConf(wanted, MANAGED_CONF_HEADER);
 
-  const plan = async (conn: Connection | null): Promise<ModuleResult> => {
+  /** `pendingWithoutServer`: what to report as pending_restart when planning without a connection. */
+  const plan = async (conn: Connection | null, pendingWithoutServer = false): Promise<ModuleResult> => {
     // Compare without a catalog first: most re-runs are equal as text and need no lookup.
     let changed = changedParameters(currentParams, wanted);
     let catalog: ParameterCatalog | null = null;
@@ -312,7 +313,7 @@ async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, s
       changed = changedParameters(currentParams, wanted, catalog);
       checkNames(Object.fromEntries(changed.filter((n) => n in wanted).map((n) => [n, wanted[n]])), catalog);
     }
-    const pendingBefore = conn && catalog ? restartNeeded([], wanted, catalog) : false;
+    const pendingBefore = conn && catalog ? restartNeeded([], wanted, catalog) : pendingWithoutServer;
     const needRestart = conn && catalog && changed.length ? restartNeeded(changed, wanted, catalog) : pendingBefore;
     const steps: Step[] = [];
     const undo: Array<() => Promise<void>> = [];
@@ -394,7 +395,32 @@ async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, s
     }
     return plan(null);
   }
-  return withConnection(superuserTarget(settings, l, opts, cur.running.port, cur.running.socketDir || l.socketDir), plan);
+  // A connection (and loading the driver) is most of a no-op task's cost: skip it when nothing
+  // can differ. A restart can only be pending if a configuration file changed since the server
+  // started; roles need the catalog only when the task declares passwords or the site a
+  // replication role.
+  const needsServer =
+    changedParameters(currentParams, wanted).length > 0 ||
+    opts.surole_password !== undefined ||
+    opts.replrole_password !== undefined ||
+    settings.postgresql.replrole !== null ||
+    configChangedSince(l, cur.running.startedAt);
+  if (!needsServer) return plan(null, false);
+  return withConnection(superuserTarget(settings, l, opts, cur.running.port, cur.running.socketDir || l.socketDir), (c) => plan(c));
+}
+
+/** Whether a configuration file was written after the server started (`startedAt`, epoch seconds). */
+function configChangedSince(l: InstanceLayout, startedAt: number): boolean {
+  for (const f of [l.postgresqlConf, l.managedConf, join(l.datadir, 'postgresql.auto.conf'), l.hbaFile, l.identFile]) {
+    try {
+      // startedAt has a one-second resolution: a file written in the second the server started
+      // was written before it (the module writes files, then starts).
+      if (Math.floor(statSync(f).mtimeMs / 1000) > startedAt) return true;
+    } catch {
+      /* absent */
+    }
+  }
+  return false;
 }
 
 /** pg_file_settings shows what the server would make of the files on disk, before a reload. */

@@ -1,5 +1,5 @@
 // A libpq-like connection to an instance through its Unix socket, with the `pg` driver.
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import { ModuleError } from '../runtime';
 
 export interface ConnectionTarget {
@@ -15,6 +15,8 @@ export interface ConnectionTarget {
 export type Connection = Client;
 
 export async function connect(target: ConnectionTarget): Promise<Connection> {
+  // Loaded on first use, like execa: a stopped instance's no-op task never needs it.
+  const { Client } = await import('pg');
   const client = new Client({
     host: target.host,
     port: target.port,
