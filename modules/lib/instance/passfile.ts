@@ -17,7 +17,7 @@ function readPassfile(path: string): string {
 }
 
 /** Steps keeping the super-user's entry for `opts.port` (nothing when it is already there). */
-export function passfileSteps(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions, _oldPort: number | null): Step[] {
+export function passfileSteps(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions): Step[] {
   const path = settings.postgresql.auth.passfile;
   const su = settings.postgresql.surole;
   if (!path || !su.pgpass || opts.surole_password === undefined) return [];

@@ -223,7 +223,7 @@ async function create(settings: SiteSettings, l: InstanceLayout, service: Servic
       await install.run();
     } });
   }
-  for (const s of passfileSteps(settings, l, opts, null)) {
+  for (const s of passfileSteps(settings, l, opts)) {
     steps.push({ ...s, counts: false, apply: async () => { undo.push(async () => { await removePassfileStep(settings, opts.port)?.apply(); }); await s.apply(); } });
   }
 
@@ -346,7 +346,13 @@ async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, s
     }
     const oldEntries = oldPort !== opts.port ? removePassfileStep(settings, oldPort) : null;
     if (oldEntries) steps.push(oldEntries);
-    steps.push(...passfileSteps(settings, l, opts, oldPort === opts.port ? null : oldPort));
+    steps.push(...passfileSteps(settings, l, opts));
+    // The service unit follows the collection's version and the site settings (paths).
+    const unit = service.unitContent();
+    if (unit !== null && readOrNull(l.unitFile) !== unit) {
+      const install = service.install();
+      steps.push({ change: `write service unit ${l.unitName}`, commands: install.commands, apply: install.run });
+    }
 
     // Roles (passwords, replication role), on the connection open now: before any stop or restart.
     const sql = conn ? await roleSteps(settings, opts, conn) : [];
