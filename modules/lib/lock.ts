@@ -1,17 +1,21 @@
 // A lock file per instance, so that two tasks on the same instance (two plays, or a play and a
 // cron job) never interleave. Created with O_EXCL; it holds the owner's pid, so that a lock left
 // by a killed process is recognised and taken over.
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ModuleError } from './runtime';
 
 function ownerAlive(path: string): boolean {
-  let pid: number;
+  let content: string;
   try {
-    pid = Number(readFileSync(path, 'utf8').trim());
+    content = readFileSync(path, 'utf8').trim();
   } catch {
-    return true; // being written or removed right now: look again shortly
+    return true; // being removed right now: look again shortly
   }
+  // Created but not written yet (the owner is between open and write): alive, unless it stayed
+  // empty for long (its owner died right after creating it).
+  if (content === '') return Date.now() - statSync(path).mtimeMs < 10_000;
+  const pid = Number(content);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -410,18 +410,27 @@ async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, s
     opts.surole_password !== undefined ||
     opts.replrole_password !== undefined ||
     settings.postgresql.replrole !== null ||
-    configChangedSince(l, cur.running.startedAt);
+    configChangedSinceStart(l);
   if (!needsServer) return plan(null, false);
   return withConnection(superuserTarget(settings, l, opts, cur.running.port, cur.running.socketDir || l.socketDir), (c) => plan(c));
 }
 
-/** Whether a configuration file was written after the server started (`startedAt`, epoch seconds). */
-function configChangedSince(l: InstanceLayout, startedAt: number): boolean {
+/**
+ * Whether a configuration file was written after the server started. postmaster.pid is written
+ * when the server starts (its last write marks the end of the start-up), with a precise mtime,
+ * unlike the start time inside it (whole seconds). It is written again when a standby is
+ * promoted: a file changed before a promotion is then not seen here (the next change is).
+ */
+function configChangedSinceStart(l: InstanceLayout): boolean {
+  let started: number;
+  try {
+    started = statSync(join(l.datadir, 'postmaster.pid')).mtimeMs;
+  } catch {
+    return true;
+  }
   for (const f of [l.postgresqlConf, l.managedConf, join(l.datadir, 'postgresql.auto.conf'), l.hbaFile, l.identFile]) {
     try {
-      // startedAt has a one-second resolution: a file written in the second the server started
-      // was written before it (the module writes files, then starts).
-      if (Math.floor(statSync(f).mtimeMs / 1000) > startedAt) return true;
+      if (statSync(f).mtimeMs > started) return true;
     } catch {
       /* absent */
     }

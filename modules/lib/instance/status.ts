@@ -8,8 +8,6 @@ export interface RunningState {
   /** Port and socket directory the running server actually uses (they may differ from the config until a restart). */
   port: number;
   socketDir: string;
-  /** Start time of the postmaster, epoch seconds. */
-  startedAt: number;
 }
 
 export function runningState(datadir: string): RunningState | null {
@@ -28,5 +26,5 @@ export function runningState(datadir: string): RunningState | null {
     // the pid file as stale.
     return null;
   }
-  return { pid, port: Number(lines[3]), socketDir: (lines[4] ?? '').trim(), startedAt: Number(lines[2]) };
+  return { pid, port: Number(lines[3]), socketDir: (lines[4] ?? '').trim() };
 }
