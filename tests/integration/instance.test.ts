@@ -186,6 +186,14 @@ describe('bad input and failures leave nothing behind', () => {
     expect(existsSync(join(sb.dir, 'srv/pgsql', newestVersion(), 'typo'))).toBe(false);
   });
 
+  test('port and socket directory have one source each', async () => {
+    const { result } = run({ name: 'dup', port: await freePort(), settings: { port: 1234, unix_socket_directories: '/tmp' } });
+    expect(result.failed).toBe(true);
+    expect(result.msg).toContain("option 'settings.port': the port is set with the 'port' option");
+    expect(result.msg).toContain("option 'settings.unix_socket_directories': the socket directory is the site setting postgresql.socket_directory");
+    expect(existsSync(join(sb.dir, 'srv/pgsql', newestVersion(), 'dup'))).toBe(false);
+  });
+
   test('a start failure (port taken) rolls the creation back', async () => {
     const taken = await freePort();
     const server: Server = createServer();

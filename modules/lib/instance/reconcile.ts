@@ -178,7 +178,7 @@ function initdbArgs(settings: SiteSettings, l: InstanceLayout, opts: InstanceOpt
 }
 
 async function create(settings: SiteSettings, l: InstanceLayout, service: Service, ctx: ModuleContext, opts: InstanceOptions): Promise<ModuleResult> {
-  const params = managedParameters(l, opts.port, rejectPortSetting(opts.settings));
+  const params = managedParameters(l, opts.port, rejectReservedSettings(opts.settings));
   const catalog = await catalogFromBinaries(l.bindir);
   checkNames(params, catalog);
   const auth = effectiveAuth(settings, opts.auth);
@@ -272,10 +272,20 @@ function hbaFileFor(existing: string | null, block: string[]): string {
   return replaceBlock(base, HBA_AUTH_BLOCK, block);
 }
 
-function rejectPortSetting(settings: Record<string, ConfValue>): Record<string, ConfValue> {
-  if (Object.keys(settings).some((k) => k.toLowerCase() === 'port')) {
-    throw new ModuleError("option 'settings.port': the port is set with the 'port' option");
-  }
+/**
+ * Parameters with a single source elsewhere: the port is an option of its own, and the socket
+ * directory a site setting (every module and the `env` fact find the instance through it).
+ */
+const RESERVED_PARAMETERS: Record<string, string> = {
+  port: "the port is set with the 'port' option",
+  unix_socket_directories: 'the socket directory is the site setting postgresql.socket_directory',
+};
+
+function rejectReservedSettings(settings: Record<string, ConfValue>): Record<string, ConfValue> {
+  const errors = Object.keys(settings)
+    .filter((k) => k.toLowerCase() in RESERVED_PARAMETERS)
+    .map((k) => `option 'settings.${k}': ${RESERVED_PARAMETERS[k.toLowerCase()]}`);
+  if (errors.length) throw new ModuleError(errors.join('; '));
   return settings;
 }
 
@@ -294,7 +304,7 @@ function superuserTarget(settings: SiteSettings, l: InstanceLayout, opts: Instan
 // update of an existing instance
 
 async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, ctx: ModuleContext, opts: InstanceOptions): Promise<ModuleResult> {
-  const wanted = managedParameters(l, opts.port, rejectPortSetting(opts.settings));
+  const wanted = managedParameters(l, opts.port, rejectReservedSettings(opts.settings));
   const currentParams = Object.fromEntries(parseConf(cur.managedText ?? '')) as Record<string, ConfValue>;
   const oldPort = Number(currentParams.port ?? cur.running?.port ?? opts.port);
   const auth = effectiveAuth(settings, opts.auth);
