@@ -37,7 +37,9 @@ export function maskSecrets(value: unknown, secrets: string[]): unknown {
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v, secrets));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[maskText(k, secrets)] = maskSecrets(v, secrets);
+    // Keys are the module's own names (`failed`, `changed`...), never user data: masking a short
+    // secret inside them would break the result itself.
+    for (const [k, v] of Object.entries(value)) out[k] = maskSecrets(v, secrets);
     return out;
   }
   return value;

@@ -28,11 +28,17 @@ describe('output', () => {
     expect(out).toBe('{"msg":"\\u00e9\\u2028\\u65e5"}');
     expect(JSON.parse(out).msg).toBe('é\u2028日');
   });
-  test('secrets are masked everywhere, nested and in keys', () => {
+  test('secrets are masked in every value, nested', () => {
     const secrets = collectSecrets({ password: 'hunter2', users: [{ pw: 's3cr3t' }] }, [['password'], ['users', '*', 'pw']]);
-    expect(maskSecrets({ msg: 'a hunter2 b', list: ['s3cr3t!'], obj: { hunter2: 1 } }, secrets)).toEqual({
-      msg: 'a ******** b', list: ['********!'], obj: { '********': 1 },
+    expect(maskSecrets({ msg: 'a hunter2 b', list: ['s3cr3t!'], obj: { k: 'hunter2' } }, secrets)).toEqual({
+      msg: 'a ******** b', list: ['********!'], obj: { k: '********' },
     });
+  });
+  test('a short secret never breaks the result keys', async () => {
+    asUser();
+    const r = await execute(def(async () => { throw new ModuleError('bad'); }), { password: 'a' });
+    expect(r.failed).toBe(true);
+    expect(r.msg).toBe('demo: b********d');
   });
 });
 
