@@ -7,7 +7,11 @@ export interface ValidationError {
   keyword: string;
   params: Record<string, any>;
   message?: string;
+  /** With `verbose`: the keyword's value (for `not`, the negated schema). */
+  schema?: unknown;
   parentSchema?: Record<string, any>;
+  /** `#/allOf/1/if`: used to drop the errors of an `if` rule's branch when the rule explains itself. */
+  schemaPath?: string;
 }
 
 /** `/databases/2/owner` → `databases[2].owner` */
@@ -27,20 +31,49 @@ function describe(e: ValidationError): string | null {
       return `unknown option '${optionPath(e.instancePath, e.params.additionalProperty)}'`;
     case 'enum':
       return `option '${optionPath(e.instancePath)}' must be one of: ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`;
-    case 'not':
+    case 'not': {
+      // An object-level exclusion (`not: {required: [a, b]}`) names the options it excludes.
+      const req = (e.schema as { required?: unknown } | undefined)?.required;
+      if (e.parentSchema?.['x-error'] === undefined && Array.isArray(req) && req.length > 1) {
+        return `options ${req.map((r) => `'${optionPath(e.instancePath, String(r))}'`).join(' and ')} are mutually exclusive`;
+      }
+      const why = e.parentSchema?.['x-error'] ?? e.message;
+      return `option '${optionPath(e.instancePath)}' ${why}`;
+    }
     case 'pattern': {
       // A schema may explain a pattern in words (`x-error`); ajv would print the regex.
       const why = e.parentSchema?.['x-error'] ?? e.message;
       return `option '${optionPath(e.instancePath)}' ${why}`;
     }
-    case 'if':
-      return null; // always accompanied by the error of the branch that failed
+    case 'propertyNames':
+      return null; // accompanied by the error on the name itself (e.g. its pattern)
+    case 'if': {
+      // A rule with its own `x-error` explains itself (its branch's errors are dropped, see
+      // below); otherwise the error of the branch that failed says it.
+      const why = e.parentSchema?.['x-error'];
+      if (why === undefined) return null;
+      return e.instancePath ? `option '${optionPath(e.instancePath)}' ${why}` : String(why);
+    }
     default:
       return `option '${optionPath(e.instancePath) || '(root)'}' ${e.message ?? e.keyword}`;
   }
 }
 
+/** Schema paths (`#/allOf/1/`) of the branches of `if` rules that carry their own `x-error`. */
+function explainedBranches(errors: ValidationError[]): string[] {
+  return errors
+    .filter((e) => e.keyword === 'if' && e.parentSchema?.['x-error'] !== undefined && e.schemaPath?.endsWith('/if'))
+    .map((e) => `${e.instancePath}\0${e.schemaPath!.slice(0, -'if'.length)}`);
+}
+
 export function formatValidationErrors(errors: ValidationError[]): string {
-  const messages = [...new Set(errors.map(describe).filter((m): m is string => m !== null))];
+  const explained = explainedBranches(errors);
+  const inExplainedBranch = (e: ValidationError) =>
+    e.schemaPath !== undefined &&
+    explained.some((p) => {
+      const [path, prefix] = p.split('\0');
+      return e.instancePath.startsWith(path) && (e.schemaPath!.startsWith(prefix + 'then/') || e.schemaPath!.startsWith(prefix + 'else/'));
+    });
+  const messages = [...new Set(errors.filter((e) => !inExplainedBranch(e)).map(describe).filter((m): m is string => m !== null))];
   return `invalid options: ${messages.join('; ')}`;
 }

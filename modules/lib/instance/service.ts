@@ -2,7 +2,7 @@
 // systemd (containers, CI machines). Both expose the same operations, each returned as the
 // commands it runs (for the plan) and a function that runs them.
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { formatCommand, run, tail } from '../exec';
 import { writeFileAtomic } from '../fsutil';
 import { ModuleError } from '../runtime';
@@ -140,6 +140,8 @@ export function systemdService(l: InstanceLayout): Service {
       return {
         commands: [`write ${l.unitFile}`, ...a.commands],
         async run() {
+          // ~/.config/systemd/user does not exist for a user that never ran a user unit.
+          mkdirSync(dirname(l.unitFile), { recursive: true, mode: 0o755 });
           writeFileAtomic(l.unitFile, content, 0o644);
           await a.run();
         },

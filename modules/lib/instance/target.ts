@@ -24,6 +24,13 @@ export interface InstanceSession {
   connection(database?: string): Promise<Connection>;
   /** True when the instance was stopped and has been started for this task. */
   startedForTask: boolean;
+  /** The port the running server listens on. */
+  port: number;
+  /** The socket directory of the running server and the super-user, for client programs (pg_dump, pg_restore). */
+  host: string;
+  user: string;
+  /** Closes our connection to `database`, if open (before DROP DATABASE, a tablespace move, a copy of it as template). */
+  release(database: string): Promise<void>;
 }
 
 /**
@@ -45,6 +52,9 @@ export async function withInstance<T>(settings: SiteSettings, l: InstanceLayout,
     const session: InstanceSession = {
       layout: l,
       startedForTask,
+      port: running!.port,
+      host: running!.socketDir || l.socketDir,
+      user: settings.postgresql.surole.name,
       connection(database = 'postgres') {
         let c = conns.get(database);
         if (!c) {
@@ -52,6 +62,12 @@ export async function withInstance<T>(settings: SiteSettings, l: InstanceLayout,
           conns.set(database, c);
         }
         return c;
+      },
+      async release(database) {
+        const c = conns.get(database);
+        if (!c) return;
+        conns.delete(database);
+        await c.then((x) => x.end()).catch(() => undefined);
       },
     };
     try {

@@ -1,0 +1,213 @@
+// The batch API of roles: plan any number of role declarations against one instance, over one
+// connection, with one catalog query for all of them. Used by the `role` module (one role) and
+// by the instance module's `roles` list.
+//
+//   const plan = await planRoles(conn, specs, { instance: l, settings, port });
+//   if (!checkMode) await applySteps(plan.steps, plan.undo);
+//   report(plan.steps)  // changes, queries, commands
+//
+// Apply order: pg_hba.conf is written and checked by PostgreSQL first (restored and the task
+// fails if it is invalid), then each role's SQL runs in its own transaction, then the passfile is
+// written and the configuration reloaded. A failure after the pg_hba.conf step restores the file
+// (through `undo`), so a failing role leaves neither its SQL nor its records behind.
+import { readFileSync } from 'node:fs';
+import type { InstanceLayout } from '../instance/layout';
+import type { Connection } from '../pg/client';
+import { writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
+import type { Step } from '../plan';
+import { ModuleError } from '../runtime';
+import type { SiteSettings } from '../settings';
+import { listDatabases, readCatalog } from './catalog';
+import { planRole, transactionGroups, type RolePlan, type RoleState, type Statement } from './plan';
+import { normalizeSpec, type NormalizedRole, type RoleSpec } from './spec';
+
+export type { RoleSpec, RoleState };
+
+export interface RolesContext {
+  instance: InstanceLayout;
+  settings: SiteSettings;
+  /** Port of the running instance (passfile entries are per port). */
+  port: number;
+  /**
+   * A super-user connection to another database of the instance, for DROP OWNED / REASSIGN OWNED
+   * of a dropped role in every database (InstanceSession.connection fits). Without it, a dropped
+   * role's objects are only handled in the main connection's database.
+   */
+  connect?: (database: string) => Promise<Connection>;
+  /** Prefix of spec `i`'s options in messages: '' for the role module, e.g. `roles[${i}].` for a list. */
+  optionPrefix?: (index: number) => string;
+}
+
+export interface RolesPlan {
+  /** In apply order; `report(steps)` gives changes/queries/commands, an empty plan is no change. */
+  steps: Step[];
+  /** Undo actions registered by steps as they run: pass to applySteps(steps, undo). */
+  undo: Array<() => Promise<void>>;
+  /** Each role by name, before and after (as `diff.before` / `diff.after`); never a password. */
+  before: Record<string, RoleState>;
+  after: Record<string, RoleState>;
+}
+
+function readOr(path: string, fallback: string | null): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** Present roles first, each after the batch's roles it is a member of (so they exist); then absent ones. */
+export function orderRoles(roles: NormalizedRole[]): NormalizedRole[] {
+  const present = roles.filter((r) => r.state === 'present');
+  const byName = new Map(present.map((r) => [r.name, r]));
+  const out: NormalizedRole[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (r: NormalizedRole) => {
+    const s = state.get(r.name);
+    if (s === 'done' || s === 'visiting') return; // a cycle: PostgreSQL will refuse it, say so there
+    state.set(r.name, 'visiting');
+    for (const [m, wanted] of r.memberships) {
+      const dep = byName.get(m);
+      if (wanted && dep) visit(dep);
+    }
+    state.set(r.name, 'done');
+    out.push(r);
+  };
+  present.forEach(visit);
+  return [...out, ...roles.filter((r) => r.state === 'absent')];
+}
+
+function pgError(err: unknown): string {
+  const e = err as { message?: string; detail?: string; hint?: string };
+  return [e.message ?? String(err), e.detail, e.hint].filter(Boolean).join('; ');
+}
+
+async function runGroup(conn: Connection, group: Statement[]): Promise<void> {
+  const inTransaction = group.length > 1;
+  try {
+    for (const s of group) await conn.query(s.sql());
+  } catch (err) {
+    if (inTransaction) await conn.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+function sqlStep(p: RolePlan, r: NormalizedRole, conn: Connection, ctx: RolesContext): Step {
+  const groups = transactionGroups(p.statements);
+  return {
+    change: p.change!,
+    queries: groups.flat().map((s) => s.shown),
+    async apply() {
+      for (const group of groups) {
+        const db = group[0].database;
+        let c = conn;
+        if (db !== undefined) {
+          if (!ctx.connect) throw new ModuleError(`role ${r.name}: no connection to database ${db}`);
+          c = await ctx.connect(db);
+        }
+        try {
+          await runGroup(c, group);
+        } catch (err) {
+          if (err instanceof ModuleError) throw err;
+          const hint = /cannot be dropped because some objects depend on it/.test(String((err as Error).message))
+            ? `; use ${r.where}drop_owned or ${r.where}reassign_owned`
+            : '';
+          throw new ModuleError(`role ${r.name}${db !== undefined ? ` (in database ${db})` : ''}: ${pgError(err)}${hint}`);
+        }
+      }
+    },
+  };
+}
+
+/**
+ * Plans `specs` on the instance reached by `conn` (a super-user connection). Reads the catalog
+ * once for all roles (plus one query when timestamps or parameters need the server's reading,
+ * one when a dropped role's objects are handled), pg_hba.conf and the passfile; runs nothing.
+ * Throws a ModuleError naming the option on a declaration that cannot be applied.
+ */
+export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesContext): Promise<RolesPlan> {
+  const prefix = ctx.optionPrefix ?? (() => '');
+  const normalized = specs.map((s, i) => normalizeSpec(s, prefix(i)));
+  const seen = new Set<string>();
+  for (const r of normalized) {
+    if (seen.has(r.name)) throw new ModuleError(`option '${r.where}name': role '${r.name}' is declared twice`);
+    seen.add(r.name);
+  }
+  const ordered = orderRoles(normalized);
+  const catalog = await readCatalog(conn, ordered);
+  const needsDatabases = ordered.some((r) => r.state === 'absent' && (r.dropOwned || r.reassignOwned !== undefined) && catalog.roles.has(r.name));
+  const databases = needsDatabases ? await listDatabases(conn) : undefined;
+  if (databases && !ctx.connect) databases.all = [databases.current];
+
+  const l = ctx.instance;
+  const passfilePath = ctx.settings.postgresql.auth.passfile;
+  const wantsHba = ordered.some((r) => r.hbaRecords !== undefined || r.state === 'absent');
+  let hbaText = wantsHba ? readOr(l.hbaFile, null) : null;
+  let passfileText = passfilePath ? readOr(passfilePath, '') : null;
+  const created = new Set(ordered.filter((r) => r.state === 'present').map((r) => r.name));
+
+  const plans: Array<{ r: NormalizedRole; p: RolePlan }> = [];
+  for (const r of ordered) {
+    const p = planRole(r, { catalog, created, databases, hbaText, passfileText, passfilePath, port: ctx.port });
+    hbaText = p.hbaText;
+    passfileText = p.passfileText;
+    plans.push({ r, p });
+  }
+
+  const steps: Step[] = [];
+  const undo: Array<() => Promise<void>> = [];
+  const hbaEdits = plans.filter((x) => x.p.hba).map((x) => x.p.hba!);
+  if (hbaEdits.length) {
+    steps.push({
+      change: `write pg_hba.conf records of ${hbaEdits.map((h) => h.summary).join(', ')} in ${l.hbaFile}`,
+      commands: [`write ${l.hbaFile}`],
+      async apply() {
+        // Re-read: the file may have changed since planning (e.g. the instance's own block).
+        const old = readFileSync(l.hbaFile, 'utf8');
+        const text = hbaEdits.reduce((t, h) => h.edit(t), old);
+        const restore = async () => writeFileAtomic(l.hbaFile, old, 0o600);
+        writeFileAtomic(l.hbaFile, text, 0o600);
+        const { rows } = await conn.query('SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL').catch(async (err) => {
+          await restore();
+          throw err;
+        });
+        if (rows.length) {
+          await restore();
+          throw new ModuleError(
+            `PostgreSQL rejects the new pg_hba.conf (${rows.map((x) => `line ${x.line_number}: ${x.error}`).join('; ')}); ${l.hbaFile} was restored`,
+          );
+        }
+        undo.push(restore);
+      },
+    });
+  }
+  for (const { r, p } of plans) if (p.change) steps.push(sqlStep(p, r, conn, ctx));
+  const passEdits = plans.filter((x) => x.p.passfile).map((x) => x.p.passfile!);
+  if (passEdits.length && passfilePath) {
+    steps.push({
+      change: `${passEdits.map((e) => e.summary).join(', ')} in ${passfilePath}`,
+      commands: [`update ${passfilePath}`],
+      async apply() {
+        const old = readOr(passfilePath, '') ?? '';
+        writePrivateFileAtomic(passfilePath, passEdits.reduce((t, e) => e.edit(t), old));
+      },
+    });
+  }
+  if (hbaEdits.length) {
+    steps.push({
+      change: `reload instance ${l.id}`,
+      queries: ['SELECT pg_reload_conf()'],
+      counts: false,
+      async apply() {
+        await conn.query('SELECT pg_reload_conf()');
+      },
+    });
+  }
+  const before: Record<string, RoleState> = {};
+  const after: Record<string, RoleState> = {};
+  for (const { p } of plans) {
+    before[p.name] = p.before;
+    after[p.name] = p.after;
+  }
+  return { steps, undo, before, after };
+}
