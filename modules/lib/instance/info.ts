@@ -4,7 +4,7 @@ import { withConnection } from '../pg/client';
 import { parseConf } from '../pg/guc';
 import { ModuleError, type ModuleResult } from '../runtime';
 import { loadSettings } from '../settings';
-import { envFacts } from './reconcile';
+import { envFacts } from './state';
 import { exists, layout, resolveVersion } from './layout';
 import { runningState } from './status';
 import { readFileSync } from 'node:fs';

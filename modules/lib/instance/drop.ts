@@ -1,0 +1,38 @@
+// `state: absent`: stop the instance, remove its service, data, WAL and passfile entries.
+import { formatCommand } from '../exec';
+import { readBlock } from '../pg/hba';
+import { parseConf } from '../pg/guc';
+import { applySteps, type Step } from '../plan';
+import type { ModuleContext, ModuleResult } from '../runtime';
+import type { SiteSettings } from '../settings';
+import type { InstanceOptions } from '../../generated/instance';
+import { HBA_AUTH_BLOCK } from './config';
+import type { InstanceLayout } from './layout';
+import { removePassfileStep } from './passfile';
+import type { Service } from './service';
+import { baseFacts, describe, finish, instanceDirs, removeInstanceDirs, type Current } from './state';
+
+export async function drop(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, ctx: ModuleContext, opts: InstanceOptions): Promise<ModuleResult> {
+  const steps: Step[] = [];
+  if (cur.exists) {
+    if (cur.running) {
+      const stop = service.stop();
+      steps.push({ change: `stop instance ${l.id}`, commands: stop.commands, counts: false, apply: stop.run });
+    }
+    const uninstall = service.uninstall();
+    const port = cur.running?.port ?? Number(parseConf(cur.managedText ?? '').get('port') ?? opts.port);
+    const passfile = removePassfileStep(settings, port);
+    steps.push({
+      change: `drop instance ${l.id}`,
+      commands: [...uninstall.commands, ...instanceDirs(l).map((d) => formatCommand('rm', ['-rf', d])), ...(passfile?.commands ?? [])],
+      async apply() {
+        await uninstall.run();
+        removeInstanceDirs(l);
+        await passfile?.apply();
+      },
+    });
+  }
+  if (!ctx.checkMode) await applySteps(steps);
+  const before = describe(cur.exists ? (cur.running ? 'running' : 'stopped') : 'absent', cur.managedText, cur.hbaText ? readBlock(cur.hbaText, HBA_AUTH_BLOCK) : null);
+  return finish(steps, { ...baseFacts(l), status: 'absent', pending_restart: false }, { before, after: describe('absent', null, null) }, `instance ${l.id} is absent`, ctx);
+}
