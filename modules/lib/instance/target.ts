@@ -36,45 +36,50 @@ export interface InstanceSession {
 /**
  * Runs `fn` with connections to the instance, starting it first if it is stopped (also in
  * check mode: a temporary start changes nothing the user declared, and the plan needs the
- * catalog), and stopping it again afterwards.
+ * catalog), and stopping it again afterwards. The caller holds the instance lock.
  */
+export async function inSession<T>(settings: SiteSettings, l: InstanceLayout, fn: (s: InstanceSession) => Promise<T>): Promise<T> {
+  let running = runningState(l.datadir);
+  const service = serviceFor(settings, l);
+  const startedForTask = running === null;
+  if (startedForTask) {
+    await service.start().run();
+    running = runningState(l.datadir);
+    if (!running) throw new ModuleError(`instance ${l.id} did not start`);
+  }
+  const host = running!.socketDir || l.socketDir;
+  const user = settings.postgresql.surole.name;
+  const conns = new Map<string, Promise<Connection>>();
+  const session: InstanceSession = {
+    layout: l,
+    startedForTask,
+    port: running!.port,
+    host,
+    user,
+    connection(database = 'postgres') {
+      let c = conns.get(database);
+      if (!c) {
+        c = connect({ host, port: running!.port, user, database });
+        conns.set(database, c);
+      }
+      return c;
+    },
+    async release(database) {
+      const c = conns.get(database);
+      if (!c) return;
+      conns.delete(database);
+      await c.then((x) => x.end()).catch(() => undefined);
+    },
+  };
+  try {
+    return await fn(session);
+  } finally {
+    for (const c of conns.values()) await c.then((x) => x.end()).catch(() => undefined);
+    if (startedForTask) await service.stop().run();
+  }
+}
+
+/** `inSession` under the instance lock: for the modules that work inside an instance. */
 export async function withInstance<T>(settings: SiteSettings, l: InstanceLayout, fn: (s: InstanceSession) => Promise<T>): Promise<T> {
-  return withLock(l.lockFile, settings.lockTimeout, `instance ${l.id}`, async () => {
-    let running = runningState(l.datadir);
-    const service = serviceFor(settings, l);
-    const startedForTask = running === null;
-    if (startedForTask) {
-      await service.start().run();
-      running = runningState(l.datadir);
-      if (!running) throw new ModuleError(`instance ${l.id} did not start`);
-    }
-    const conns = new Map<string, Promise<Connection>>();
-    const session: InstanceSession = {
-      layout: l,
-      startedForTask,
-      port: running!.port,
-      host: running!.socketDir || l.socketDir,
-      user: settings.postgresql.surole.name,
-      connection(database = 'postgres') {
-        let c = conns.get(database);
-        if (!c) {
-          c = connect({ host: running!.socketDir || l.socketDir, port: running!.port, user: settings.postgresql.surole.name, database });
-          conns.set(database, c);
-        }
-        return c;
-      },
-      async release(database) {
-        const c = conns.get(database);
-        if (!c) return;
-        conns.delete(database);
-        await c.then((x) => x.end()).catch(() => undefined);
-      },
-    };
-    try {
-      return await fn(session);
-    } finally {
-      for (const c of conns.values()) await c.then((x) => x.end()).catch(() => undefined);
-      if (startedForTask) await service.stop().run();
-    }
-  });
+  return withLock(l.lockFile, settings.lockTimeout, `instance ${l.id}`, () => inSession(settings, l, fn));
 }
