@@ -7,6 +7,7 @@ import { loadSettings } from '../settings';
 import { create } from './create';
 import { drop } from './drop';
 import { layout, resolveVersion } from './layout';
+import { declaresObjects, withObjects } from './objects';
 import { serviceFor } from './service';
 import { inspect } from './state';
 import { update } from './update';
@@ -21,6 +22,7 @@ export async function reconcileInstance(opts: InstanceOptions, ctx: ModuleContex
     const current = inspect(l);
     const service = serviceFor(settings, l);
     if (opts.state === 'absent') return drop(settings, l, current, service, ctx, opts);
-    return current.exists ? update(settings, l, current, service, ctx, opts) : create(settings, l, service, ctx, opts);
+    const result = current.exists ? await update(settings, l, current, service, ctx, opts) : await create(settings, l, service, ctx, opts);
+    return declaresObjects(opts) ? withObjects(result, settings, l, opts, ctx, current.exists) : result;
   });
 }

@@ -1,0 +1,6 @@
+// socle.postgresql.database: see schemas/database.schema.yml for the options and their docs.
+import { secretPaths, validate, type DatabaseOptions } from './generated/database';
+import { reconcileDatabase } from './lib/database/module';
+import { main } from './lib/runtime';
+
+main<DatabaseOptions>({ name: 'database', validate, secretPaths, run: reconcileDatabase });
