@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { buildSync } from 'esbuild';
 import { dump, load } from 'js-yaml';
+import { withCodeCache } from './code-cache';
 import { generate } from './generate';
 import { loadSchemas, moduleSchemas } from './schema/load';
 import { toAnsibleDoc } from './schema/ansible-doc';
@@ -24,6 +25,10 @@ const tree = join(dist, 'collection');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const NAMESPACE = 'socle';
 const COLLECTION = 'postgresql';
+/** The license line ansible-test's validate-modules looks for in a module's first 20 lines (and its docs'). */
+const LICENSE_LINE = '// GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)';
+/** Sidecar docs' author: ansible-test's validate-modules wants `Name (@github)` or `Name (!UNKNOWN)`. */
+const AUTHOR = ['socle.postgresql maintainers (!UNKNOWN)'];
 
 /**
  * Text that makes Ansible treat a module as something else, or rewrite it: Ansible scans module
@@ -64,14 +69,18 @@ export function bundle(name: string, outfile: string): void {
     format: 'cjs',
     minify: true,
     legalComments: 'none',
-    // The shebang lets `ansible_node_interpreter` override node per host; WANT_JSON makes Ansible
-    // pass the args as a JSON file (esbuild strips comments, so it goes in the banner).
-    banner: { js: '#!/usr/bin/node\n// WANT_JSON\n// socle.postgresql ' + name + ' ' + pkg.version },
     // Optional drivers pg never loads unless asked to.
     external: ['pg-native', 'pg-cloudflare'],
+    // pg probes for Cloudflare Workers with `new Response(...)`; on Node 18/20 merely touching
+    // the global `Response` loads undici (~10 ms on every task). Modules never use fetch.
+    define: { Response: 'undefined' },
     logLevel: 'warning',
   });
-  const code = readFileSync(outfile, 'utf8');
+  // The shebang lets `ansible_node_interpreter` override node per host; WANT_JSON makes Ansible
+  // pass the args as a JSON file (esbuild strips comments, so they are added here).
+  const header = ['#!/usr/bin/node', '// WANT_JSON', `// socle.postgresql ${name} ${pkg.version}`, LICENSE_LINE].join('\n');
+  const code = withCodeCache(header, readFileSync(outfile, 'utf8'), name);
+  writeFileSync(outfile, code);
   for (const marker of FORBIDDEN_MARKERS) {
     if (code.includes(marker)) throw new Error(`${outfile} contains "${marker}": Ansible would misdetect or rewrite this module`);
   }
@@ -119,10 +128,10 @@ function main(): void {
   for (const m of modules) {
     step(`bundling ${m}`);
     bundle(m, join(pluginDir, `${m}.js`));
-    const doc = toAnsibleDoc(set, set.byId.get(`socle/${m}`)!.schema, { namespace: NAMESPACE, collection: COLLECTION, version: pkg.version });
+    const doc = toAnsibleDoc(set, set.byId.get(`socle/${m}`)!.schema, { namespace: NAMESPACE, collection: COLLECTION, version: pkg.version, author: AUTHOR });
     writeFileSync(
       join(pluginDir, `${m}.yml`),
-      '---\n' + yaml({ DOCUMENTATION: doc.DOCUMENTATION }) + yaml({ EXAMPLES: doc.EXAMPLES }) + yaml({ RETURN: doc.RETURN }),
+      '---\n' + LICENSE_LINE.replace('//', '#') + '\n' + yaml({ DOCUMENTATION: doc.DOCUMENTATION }) + yaml({ EXAMPLES: doc.EXAMPLES }) + yaml({ RETURN: doc.RETURN }),
     );
   }
 
@@ -137,9 +146,11 @@ function main(): void {
   for (const f of ['README.md', 'CHANGELOG.md']) {
     if (existsSync(join(root, 'galaxy', f))) cpSync(join(root, 'galaxy', f), join(tree, f));
   }
-  for (const d of ['docs', 'playbooks', 'extensions', 'tests']) {
+  for (const d of ['docs', 'playbooks', 'tests', 'changelogs']) {
     if (existsSync(join(root, 'galaxy', d))) cpSync(join(root, 'galaxy', d), join(tree, d), { recursive: true });
   }
+  // Molecule scenarios: where Molecule looks for them in a collection (extensions/molecule/<scenario>).
+  if (existsSync(join(root, 'molecule'))) cpSync(join(root, 'molecule'), join(tree, 'extensions', 'molecule'), { recursive: true });
   if (existsSync(join(root, 'LICENSE'))) cpSync(join(root, 'LICENSE'), join(tree, 'LICENSE'));
   buildRoles(set);
 

@@ -347,6 +347,7 @@ export function toAnsibleDoc(
     doc.attributes = JSON.parse(JSON.stringify(x.attributes));
   }
   const options = toAnsibleOptions(set, root, { variant: 'doc', where });
+  qualifyOptionRefs(options);
   if (Object.keys(options).length > 0) doc.options = options;
 
   if (x.examples !== undefined && typeof x.examples !== 'string') {
@@ -355,4 +356,41 @@ export function toAnsibleDoc(
   const EXAMPLES = typeof x.examples === 'string' ? x.examples : '';
   const RETURN = x.return === undefined ? {} : validateReturn(x.return, `${where}: x-ansible.return`, true);
   return { DOCUMENTATION: doc, EXAMPLES, RETURN: JSON.parse(JSON.stringify(RETURN)) };
+}
+
+/** Whether `O(a[].b.c)` names an option of `options` (the part after `=` is a value). */
+function resolves(options: Record<string, AnsibleOption>, ref: string): boolean {
+  let level: Record<string, AnsibleOption> | undefined = options;
+  for (const segment of ref.split('=')[0].split('.')) {
+    const opt: AnsibleOption | undefined = level?.[segment.replace(/\[\]$/, '')];
+    if (!opt) return false;
+    level = opt.suboptions;
+  }
+  return true;
+}
+
+/**
+ * A shared object schema (a role, a database) refers to its options as `O(password)`; embedded
+ * in another module's list (`instance.roles`), that link must read `O(roles[].password)`, or
+ * Ansible's doc checks reject it. Each `O(...)` that does not resolve from the root is prefixed
+ * with the nearest enclosing option path under which it does.
+ */
+export function qualifyOptionRefs(options: Record<string, AnsibleOption>): void {
+  const walk = (level: Record<string, AnsibleOption>, ancestors: string[]) => {
+    for (const [name, opt] of Object.entries(level)) {
+      const path = [...ancestors, opt.type === 'list' ? `${name}[]` : name];
+      opt.description = (opt.description ?? []).map((text) =>
+        text.replace(/O\(([^)]+)\)/g, (whole, ref: string) => {
+          if (resolves(options, ref)) return whole;
+          for (let i = path.length - 1; i >= 1; i--) {
+            const prefix = path.slice(0, i).join('.');
+            if (resolves(options, `${prefix}.${ref}`)) return `O(${prefix}.${ref})`;
+          }
+          return whole;
+        }),
+      );
+      if (opt.suboptions) walk(opt.suboptions, path);
+    }
+  };
+  walk(options, []);
 }

@@ -298,10 +298,11 @@ describe('toArgumentSpec', () => {
   });
 });
 
-// Proof against the real thing, when an ansible-doc is at hand ($ANSIBLE_DOC, the repo's .venv,
+// Proof against the real thing, when an ansible-doc is at hand ($ANSIBLE_DOC, $SOCLE_VENV or the repo's .venv,
 // or PATH): a throwaway collection with a Node module, its sidecar docs and a role.
 function findAnsibleDoc(): string | undefined {
-  const candidates = [process.env.ANSIBLE_DOC, path.join(__dirname, '../../.venv/bin/ansible-doc')].filter(Boolean) as string[];
+  const venv = process.env.SOCLE_VENV ?? path.join(__dirname, '../../.venv');
+  const candidates = [process.env.ANSIBLE_DOC, path.join(venv, 'bin/ansible-doc')].filter(Boolean) as string[];
   for (const c of candidates) if (fs.existsSync(c)) return c;
   try {
     return execFileSync('sh', ['-c', 'command -v ansible-doc'], { encoding: 'utf8' }).trim() || undefined;
@@ -346,4 +347,25 @@ const ansibleDoc = findAnsibleDoc();
     expect(json.entry_points.main.options.password.no_log).toBe(true);
     expect(json.entry_points.main.options.nested.options.must.required).toBe(true);
   }, 60_000);
+});
+
+describe('links of a shared object embedded in a list', () => {
+  test('O(x) becomes O(list[].x) where only that resolves', () => {
+    const { qualifyOptionRefs } = require('../../build/schema/ansible-doc');
+    const options: Record<string, any> = {
+      name: { type: 'str', description: ['See O(roles).'] },
+      roles: {
+        type: 'list', elements: 'dict', description: ['Roles.'],
+        suboptions: {
+          password: { type: 'str', description: ['Plain; not with O(encrypted_password) nor O(name=x).'] },
+          encrypted_password: { type: 'str', description: ['Verifier.'] },
+          hba: { type: 'list', elements: 'dict', description: ['Records.'], suboptions: { address: { type: 'str', description: ['Use O(password), O(hba[].address), O(missing).'] } } },
+        },
+      },
+    };
+    qualifyOptionRefs(options);
+    expect(options.name.description).toEqual(['See O(roles).']);
+    expect(options.roles.suboptions.password.description).toEqual(['Plain; not with O(roles[].encrypted_password) nor O(name=x).']);
+    expect(options.roles.suboptions.hba.suboptions.address.description).toEqual(['Use O(roles[].password), O(roles[].hba[].address), O(missing).']);
+  });
 });

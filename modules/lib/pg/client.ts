@@ -15,7 +15,7 @@ export interface ConnectionTarget {
 export type Connection = Client;
 
 export async function connect(target: ConnectionTarget): Promise<Connection> {
-  // Loaded on first use, like execa: a stopped instance's no-op task never needs it.
+  // Loaded on first use: a no-op task on a stopped instance never needs it.
   const { Client } = await import('pg');
   const client = new Client({
     host: target.host,
