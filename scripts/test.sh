@@ -14,8 +14,13 @@ if [ "$(id -u)" = 0 ]; then
   exec bash scripts/as-user.sh bash scripts/test.sh
 fi
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
-bash scripts/venv.sh >/dev/null
 eval "$(bash scripts/venv.sh)"
 npm run --silent build
 npm run --silent typecheck
-npx jest --ci --maxWorkers=2 "$@"
+report=$(mktemp /tmp/socle-jest.XXXXXX.json)
+status=0
+npx jest --ci --maxWorkers=2 --json --outputFile="$report" "$@" || status=$?
+# One plain closing line, whatever the runner prints above it.
+node -e 'const r = require(process.argv[1]); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$report" || true
+rm -f "$report"
+exit "$status"
