@@ -86,6 +86,28 @@ export function bundle(name: string, outfile: string): void {
   }
 }
 
+const CHANGE_SECTIONS: Array<[string, string]> = [
+  ['major_changes', 'Major changes'], ['minor_changes', 'Minor changes'], ['breaking_changes', 'Breaking changes'],
+  ['deprecated_features', 'Deprecated features'], ['removed_features', 'Removed features'], ['security_fixes', 'Security fixes'],
+  ['bugfixes', 'Bugfixes'], ['known_issues', 'Known issues'],
+];
+
+/** CHANGELOG.md from changelogs/changelog.yaml (antsibull-changelog's format), newest release first. */
+export function renderChangelog(doc: any): string {
+  const out = ['# Changelog', ''];
+  const versions = Object.keys(doc?.releases ?? {}).sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
+  for (const v of versions) {
+    const changes = doc.releases[v].changes ?? {};
+    out.push(`## ${v}`, '');
+    if (changes.release_summary) out.push(String(changes.release_summary).trim(), '');
+    for (const [key, title] of CHANGE_SECTIONS) {
+      if (!changes[key]?.length) continue;
+      out.push(`### ${title}`, '', ...changes[key].map((c: string) => `- ${c.trim().replace(/``/g, '`')}`), '');
+    }
+  }
+  return out.join('\n');
+}
+
 function buildRoles(set: ReturnType<typeof loadSchemas>): void {
   const rolesDir = join(root, 'roles');
   if (!existsSync(rolesDir)) return;
@@ -143,9 +165,8 @@ function main(): void {
   runtime.action_groups = { ...(runtime.action_groups ?? {}), all: modules };
   mkdirSync(join(tree, 'meta'), { recursive: true });
   writeFileSync(join(tree, 'meta', 'runtime.yml'), '---\n' + yaml(runtime));
-  for (const f of ['README.md', 'CHANGELOG.md']) {
-    if (existsSync(join(root, 'galaxy', f))) cpSync(join(root, 'galaxy', f), join(tree, f));
-  }
+  if (existsSync(join(root, 'galaxy', 'README.md'))) cpSync(join(root, 'galaxy', 'README.md'), join(tree, 'README.md'));
+  writeFileSync(join(tree, 'CHANGELOG.md'), renderChangelog(load(readFileSync(join(root, 'galaxy', 'changelogs', 'changelog.yaml'), 'utf8'))));
   for (const d of ['docs', 'playbooks', 'tests', 'changelogs']) {
     if (existsSync(join(root, 'galaxy', d))) cpSync(join(root, 'galaxy', d), join(tree, d), { recursive: true });
   }
