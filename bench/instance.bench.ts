@@ -8,21 +8,12 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { installCollection, playbook } from '../tests/helpers/ansible';
 import { runModule } from '../tests/helpers/module';
+import { median, seconds } from './timing';
 import { freePort, makeSandbox, stopAll } from '../tests/helpers/sandbox';
 import { discoverVersions } from '../modules/lib/settings';
 
 const TASKS = 60;
 
-function seconds(fn: () => void): number {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function noopTask() {
   const sb = makeSandbox('socle-bench-');

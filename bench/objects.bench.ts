@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { installCollection, playbook } from '../tests/helpers/ansible';
 import { runModule } from '../tests/helpers/module';
+import { median, seconds } from './timing';
 import { freePort, makeSandbox } from '../tests/helpers/sandbox';
 
 const COMMUNITY = '/usr/lib/python3/dist-packages/ansible_collections';
@@ -13,16 +14,6 @@ const DBS = 100;
 const ROLES = 200;
 const TASKS = 40;
 
-function seconds(fn: () => void): number {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 async function main() {
   if (!existsSync(`${COMMUNITY}/community/postgresql`)) {

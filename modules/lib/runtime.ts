@@ -145,9 +145,11 @@ function failure(name: string, err: unknown, verbosity: number): Record<string, 
 /** Entry point called by each bundled module. */
 export function main<T>(def: ModuleDefinition<T>): void {
   const respond = (result: object, failed: boolean) => {
-    process.stdout.write(toAnsibleJson(result) + '\n');
-    // exitCode rather than process.exit(): exiting early can truncate a large stdout.
     process.exitCode = failed ? 1 : 0;
+    // Exit as soon as the result is handed to the OS: connections still closing (a server's
+    // goodbye) would only delay Ansible. The write callback, not process.exit() right after
+    // write(), so that a large result on a pipe is never cut.
+    process.stdout.write(toAnsibleJson(result) + '\n', () => process.exit());
   };
   const argsFile = process.argv[2];
   let raw: Record<string, unknown>;

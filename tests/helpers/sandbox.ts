@@ -117,3 +117,13 @@ export function psql(env: Record<string, string>, sql: string, extraEnv: NodeJS.
     encoding: 'utf8',
   }).trim();
 }
+
+/** Reads until the wanted value shows (a reload is asynchronous), at most `tries` x 100 ms. */
+export async function eventually(read: () => string, want: string, tries = 50): Promise<string> {
+  let v = read();
+  for (let i = 0; i < tries && v !== want; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    v = read();
+  }
+  return v;
+}

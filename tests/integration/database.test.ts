@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { load } from 'js-yaml';
 import { join } from 'node:path';
-import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
+import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { runModule, type RunOptions } from '../helpers/module';
 import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -390,9 +390,9 @@ describe('publications, clone and subscriptions', () => {
     // the schema came with the copy (no CREATE SCHEMA after it), without the data
     expect(r.queries).not.toContain('CREATE SCHEMA "shop"');
     expect(r.diff.after.subscriptions).toEqual([{ name: 'sub_1', conninfo: `host=127.0.0.1 port=${pubPort} user=postgres dbname='Pub "source"'`, publications: ['orders'], enabled: true }]);
-    expect(await eventually(() => sql('SELECT count(*) FROM shop.orders', subDb), '1')).toBe('1');
+    expect(await eventually(() => sql('SELECT count(*) FROM shop.orders', subDb), '1', 100)).toBe('1');
     sql("INSERT INTO shop.orders VALUES (2, 'two')", pubDb, pubEnv);
-    expect(await eventually(() => sql('SELECT count(*) FROM shop.orders', subDb), '2')).toBe('2');
+    expect(await eventually(() => sql('SELECT count(*) FROM shop.orders', subDb), '2', 100)).toBe('2');
 
     const again = runModule('database', { instance: 'main', ...spec }, { env: sb.env, diff: true });
     expect(again.result.changed).toBe(false);
@@ -528,11 +528,3 @@ describe('batch API: planDatabases', () => {
   });
 });
 
-async function eventually(read: () => string, want: string, tries = 100): Promise<string> {
-  let v = read();
-  for (let i = 0; i < tries && v !== want; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = read();
-  }
-  return v;
-}

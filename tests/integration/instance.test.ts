@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
+import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { MODULES_DIR, runModule, type RunOptions } from '../helpers/module';
 
 jest.setTimeout(120_000);
@@ -244,11 +244,3 @@ function newestVersion(): string {
   return readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))[0];
 }
 
-async function eventually(read: () => string, want: string, tries = 50): Promise<string> {
-  let v = read();
-  for (let i = 0; i < tries && v !== want; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    v = read();
-  }
-  return v;
-}

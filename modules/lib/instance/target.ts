@@ -74,7 +74,9 @@ export async function inSession<T>(settings: SiteSettings, l: InstanceLayout, fn
   try {
     return await fn(session);
   } finally {
-    for (const c of conns.values()) await c.then((x) => x.end()).catch(() => undefined);
+    // Not awaited (see withConnection); a server started for the task is stopped with its
+    // sessions anyway.
+    for (const c of conns.values()) c.then((x) => x.end()).catch(() => undefined);
     if (startedForTask) await service.stop().run();
   }
 }

@@ -102,7 +102,6 @@ export async function update(settings: SiteSettings, l: InstanceLayout, cur: Cur
       steps.push({ change: `reload instance ${l.id}`, commands: a.commands, counts: false, apply: a.run });
     }
 
-
     const finalStatus = opts.state === 'stopped' ? 'stopped' : 'running';
     const pendingRestart = finalStatus === 'running' && !restarted && running && needRestart;
     if (pendingRestart && !opts.restart_on_changes && changed.length) {
