@@ -125,11 +125,18 @@ function buildRoles(set: ReturnType<typeof loadSchemas>): void {
   }
 }
 
+/**
+ * ansible-galaxy of the project's virtualenv ($SOCLE_VENV or .venv), made by scripts/venv.sh
+ * when missing, so that `npm ci && npm run build` works on a fresh clone.
+ */
 function ansibleGalaxy(): string {
   const venv = process.env.SOCLE_VENV ?? join(root, '.venv');
   const candidate = join(venv, 'bin', 'ansible-galaxy');
-  if (existsSync(candidate)) return candidate;
-  return 'ansible-galaxy';
+  if (!existsSync(candidate)) {
+    step(`no ${candidate}: creating the virtualenv with scripts/venv.sh`);
+    execFileSync('bash', [join(root, 'scripts', 'venv.sh')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, SOCLE_VENV: venv } });
+  }
+  return candidate;
 }
 
 function main(): void {

@@ -209,6 +209,17 @@ describe('bad input and failures leave nothing behind', () => {
     }
   });
 
+  test('bad site settings fail with the file and the path of each bad key', () => {
+    const file = join(sb.dir, 'bad-settings.yaml');
+    writeFileSync(file, 'postgresql:\n  auth:\n    local: sometimes\n  colour: blue\nlock_timeout: soon\n');
+    const { result } = runModule('instance', { name: 'x' }, { env: { ...sb.env, SOCLE_SETTINGS: file } });
+    expect(result.failed).toBe(true);
+    expect(result.msg).toContain(`settings file ${file}: invalid options:`);
+    expect(result.msg).toContain("option 'postgresql.auth.local' must be one of:");
+    expect(result.msg).toContain("unknown option 'postgresql.colour'");
+    expect(result.msg).toContain("option 'lock_timeout' must be integer");
+  });
+
   test('an unexpected error is a clean failure, with a trace only at -vvv', () => {
     const env = { ...sb.env, SOCLE_SETTINGS: join(sb.dir, 'missing.yaml') };
     let r = runModule('instance', { name: 'x' }, { env });
