@@ -48,6 +48,8 @@ export interface ModuleDefinition<T> {
   validate: Validator;
   /** Paths of options marked `x-secret` in the schema; `*` stands for any key or index. */
   secretPaths: string[][];
+  /** Repairs what Ansible's parsing does to the options before they are validated. */
+  prepare?(options: Record<string, unknown>): void;
   run(options: T, ctx: ModuleContext): Promise<ModuleResult>;
 }
 
@@ -106,6 +108,7 @@ export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, u
     warn: (m) => warnings.push(m),
   };
   const options = dropNulls(args.options) as Record<string, unknown>;
+  def.prepare?.(options);
   // Secrets are collected before validation: even a value that fails validation is masked.
   const secrets = collectSecrets(options, def.secretPaths);
   let result: Record<string, unknown>;

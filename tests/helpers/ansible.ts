@@ -42,8 +42,13 @@ export function installCollection(dir: string): NodeJS.ProcessEnv {
 }
 
 export function playbook(dir: string, env: NodeJS.ProcessEnv, plays: unknown[], args: string[] = []): PlaybookRun {
+  return playbookText(dir, env, dump(plays), args);
+}
+
+/** A playbook written as YAML text (read by Ansible's own YAML 1.1 parser, as users' are). */
+export function playbookText(dir: string, env: NodeJS.ProcessEnv, text: string, args: string[] = []): PlaybookRun {
   const file = join(dir, `play-${Date.now()}-${Math.random().toString(36).slice(2)}.yml`);
-  writeFileSync(file, dump(plays));
+  writeFileSync(file, text);
   const p = spawnSync(venvBin('ansible-playbook'), ['-i', 'localhost,', '-c', 'local', file, ...args], { env, encoding: 'utf8' });
   const output = `${p.stdout}\n${p.stderr}`;
   const m = /localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)/.exec(output);

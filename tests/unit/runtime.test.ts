@@ -94,3 +94,14 @@ describe('validation messages', () => {
     expect(msg).toBe("invalid options: option 'name' is required; unknown option 'colour'; option 'state' must be one of: a, b; option 'name' must not contain '-'");
   });
 });
+
+describe('what YAML 1.1 does to `on:`', () => {
+  test('an unquoted `on` key (received as "true") is put back before validation', async () => {
+    asUser();
+    const { prepareInstanceOptions } = await import('../../modules/lib/database/yaml-keys');
+    let seen: unknown;
+    const d = { ...def(async (o) => { seen = o; return { changed: false, msg: 'ok' }; }), prepare: prepareInstanceOptions };
+    await execute(d, { databases: [{ name: 'app', privileges: [{ role: 'r', true: 'database' }, { role: 's', on: 'schema', true: 'x' }] }] });
+    expect(seen).toEqual({ databases: [{ name: 'app', privileges: [{ role: 'r', on: 'database' }, { role: 's', on: 'schema', true: 'x' }] }] });
+  });
+});

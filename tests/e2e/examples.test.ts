@@ -1,0 +1,88 @@
+// The EXAMPLES of every module's documentation, as installed from the tarball, run by
+// ansible-playbook: what users copy must work. The text is used as written (so YAML 1.1 traps
+// such as an unquoted `on:` key are met as users meet them); only what cannot be the same here
+// is substituted: ports (free ones), the PostgreSQL version, the vault variables. The one example
+// that needs a remote publisher host (a subscription to db1.example.com) is left out.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { installCollection, playbookText } from '../helpers/ansible';
+import { freePort, makeSandbox, type Sandbox } from '../helpers/sandbox';
+
+jest.setTimeout(300_000);
+
+let sb: Sandbox;
+let env: NodeJS.ProcessEnv;
+const ports = new Map<string, number>();
+const version = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))[0];
+
+beforeAll(async () => {
+  sb = makeSandbox('socle-e2e-');
+  env = installCollection(sb.dir);
+  for (const p of ['5433', '5434']) ports.set(p, await freePort());
+});
+afterAll(() => sb.cleanup());
+
+function examples(module: string): string {
+  const doc = load(readFileSync(join(sb.dir, 'collections/ansible_collections/socle/postgresql/plugins/modules', `${module}.yml`), 'utf8')) as { EXAMPLES: string };
+  return doc.EXAMPLES;
+}
+
+/** Keeps the examples (top-level `- name:` items) whose name does not match `skip`. */
+function without(text: string, skip: RegExp): string {
+  return text
+    .split(/\n(?=- name: )/)
+    .filter((item) => !skip.test(item.split('\n')[0]))
+    .join('\n');
+}
+
+function localised(text: string): string {
+  return text
+    .replace(/\b(5433|5434)\b/g, (p) => String(ports.get(p)))
+    .replace(/(version: )"15"/g, `$1"${version}"`)
+    .replace(/instance: 15\//g, `instance: ${version}/`);
+}
+
+function run(tasks: string) {
+  const indented = tasks.trimEnd().split('\n').map((l) => (l ? `    ${l}` : l)).join('\n');
+  const play = [
+    '- hosts: localhost',
+    '  gather_facts: false',
+    `  environment: { SOCLE_SETTINGS: ${sb.settingsFile} }`,
+    '  vars: { vault_postgres_password: pg-Secret-1, vault_app_password: app-Secret-2, vault_repl_password: repl-Secret-3 }',
+    '  tasks:',
+    indented,
+    '',
+  ].join('\n');
+  return playbookText(sb.dir, env, play);
+}
+
+test('every documented example runs', () => {
+  const instance = run(localised(examples('instance')));
+  expect(instance.output).not.toMatch(/fatal:|ERROR!/);
+  expect(instance.recap.failed).toBe(0);
+  expect(instance.recap.ok).toBe(4);
+
+  const role = run(localised(examples('role')));
+  expect(role.output).not.toMatch(/fatal:|ERROR!/);
+  expect(role.recap).toMatchObject({ ok: 4, failed: 0 });
+
+  const info = run(localised(examples('instance_info')));
+  expect(info.output).not.toMatch(/fatal:|ERROR!/);
+  expect(info.recap).toMatchObject({ ok: 2, failed: 0 });
+
+  // The publication example publishes two tables of schema app: the application's tables.
+  const tables = [
+    '- name: Tables of the application (for the publication example)',
+    '  ansible.builtin.command:',
+    '    argv: [psql, -d, app, -c, "CREATE TABLE IF NOT EXISTS app.orders (id int PRIMARY KEY); CREATE TABLE IF NOT EXISTS app.order_lines (id int PRIMARY KEY)"]',
+    '  environment: "{{ main_info.env }}"',
+    '',
+  ].join('\n');
+  const dbExamples = without(examples('database'), /subscribed to its publication/);
+  const [first, ...rest] = dbExamples.split(/\n(?=- name: )/);
+  const database = run(localised(['- socle.postgresql.instance_info: { name: main }\n  register: main_info', first, tables, ...rest].join('\n')));
+  expect(database.output).not.toMatch(/fatal:|ERROR!/);
+  expect(database.recap.failed).toBe(0);
+  expect(database.recap.ok).toBe(2 + dbExamples.split(/\n(?=- name: )/).length);
+});
