@@ -11,9 +11,18 @@
  * content is never readable by others, not even for an instant (a chmod after writing would leave
  * a window). Note that renaming replaces a symlink at `path` by a regular file.
  */
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'fs';
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'fs';
 import { randomBytes } from 'crypto';
 import { basename, dirname, join } from 'path';
+
+/** A text file's content, or `fallback` when it cannot be read (missing, most often). */
+export function readTextOr<T extends string | null>(path: string, fallback: T): string | T {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
 
 export interface FileOwner {
   uid: number;

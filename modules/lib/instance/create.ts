@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { InstanceOptions } from '../../generated/instance';
 import { formatCommand, run } from '../exec';
-import { writeFileAtomic } from '../fsutil';
+import { readTextOr, writeFileAtomic } from '../fsutil';
 import { replaceBlock } from '../pg/hba';
 import { renderConf } from '../pg/guc';
 import { connect, LazyConnection } from '../pg/client';
@@ -20,7 +20,7 @@ import { newInstanceRoleSteps } from './roles';
 import type { Service } from './service';
 import { runningState } from './status';
 import {
-  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, readOrNull, rejectReservedSettings, removeInstanceDirs, superuserTarget,
+  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, rejectReservedSettings, removeInstanceDirs, superuserTarget,
 } from './state';
 
 export function initdbArgs(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions, pwfile: string | null): string[] {
@@ -73,8 +73,8 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
       writeFileAtomic(l.managedConf, managedText, 0o600);
       const pgConf = readFileSync(l.postgresqlConf, 'utf8');
       writeFileAtomic(l.postgresqlConf, `${pgConf.trimEnd()}\n\n${INCLUDE_LINE}\n`, 0o600);
-      writeFileAtomic(l.hbaFile, hbaFileFor(readOrNull(l.hbaFile), hbaBlock), 0o600);
-      writeFileAtomic(l.identFile, replaceBlock(readOrNull(l.identFile) ?? '', IDENT_BLOCK, identLines(settings.postgresql.surole.name)), 0o600);
+      writeFileAtomic(l.hbaFile, hbaFileFor(readTextOr(l.hbaFile, null), hbaBlock), 0o600);
+      writeFileAtomic(l.identFile, replaceBlock(readTextOr(l.identFile, null) ?? '', IDENT_BLOCK, identLines(settings.postgresql.surole.name)), 0o600);
     },
   });
 

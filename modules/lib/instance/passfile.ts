@@ -1,20 +1,13 @@
 // The super-user's entry in the libpq passfile (~/.pgpass), when the site settings ask for it
 // (postgresql.surole.pgpass). Entries are `*:<port>:*:<role>:<password>`, like pglift's.
-import { readFileSync } from 'node:fs';
 import type { InstanceOptions } from '../../generated/instance';
-import { writePrivateFileAtomic } from '../fsutil';
+import { readTextOr, writePrivateFileAtomic } from '../fsutil';
 import { removePassfileEntries, setPassfileEntry } from '../passfile';
 import type { Step } from '../plan';
 import type { SiteSettings } from '../settings';
 import type { InstanceLayout } from './layout';
 
-function readPassfile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
+const readPassfile = (path: string): string => readTextOr(path, '');
 
 /** Steps keeping the super-user's entry for `opts.port` (nothing when it is already there). */
 export function passfileSteps(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions): Step[] {

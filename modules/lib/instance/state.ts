@@ -1,6 +1,7 @@
 // What the instance module reads of an instance and reports about it, shared by its create,
 // update and drop paths.
-import { readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
+import { readTextOr } from '../fsutil';
 import { dirname } from 'node:path';
 import type { ConnectionTarget } from '../pg/client';
 import { replaceBlock } from '../pg/hba';
@@ -22,22 +23,15 @@ export interface Current {
   identText: string | null;
 }
 
-export function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
-}
 
 export function inspect(l: InstanceLayout): Current {
   const isThere = exists(l);
   return {
     exists: isThere,
     running: isThere ? runningState(l.datadir) : null,
-    managedText: readOrNull(l.managedConf),
-    hbaText: readOrNull(l.hbaFile),
-    identText: readOrNull(l.identFile),
+    managedText: readTextOr(l.managedConf, null),
+    hbaText: readTextOr(l.hbaFile, null),
+    identText: readTextOr(l.identFile, null),
   };
 }
 

@@ -3,10 +3,11 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InstanceOptions } from '../../generated/instance';
-import { writeFileAtomic } from '../fsutil';
+import { readTextOr, writeFileAtomic } from '../fsutil';
 import { readBlock } from '../pg/hba';
 import { parseConf, renderConf } from '../pg/guc';
 import { withConnection, type Connection } from '../pg/client';
+import { hbaFileErrors, settingsFileErrors } from '../pg/file-checks';
 import { applySteps, type Step } from '../plan';
 import { ModuleError, type ModuleContext, type ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
@@ -17,7 +18,7 @@ import { passfileSteps, removePassfileStep } from './passfile';
 import { roleSteps } from './roles';
 import type { Service } from './service';
 import {
-  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, readOrNull, rejectReservedSettings, superuserTarget, type Current,
+  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, rejectReservedSettings, superuserTarget, type Current,
 } from './state';
 
 export async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, ctx: ModuleContext, opts: InstanceOptions): Promise<ModuleResult> {
@@ -76,7 +77,7 @@ export async function update(settings: SiteSettings, l: InstanceLayout, cur: Cur
     steps.push(...passfileSteps(settings, l, opts));
     // The service unit follows the collection's version and the site settings (paths).
     const unit = service.unitContent();
-    if (unit !== null && readOrNull(l.unitFile) !== unit) {
+    if (unit !== null && readTextOr(l.unitFile, null) !== unit) {
       const install = service.install();
       steps.push({ change: `write service unit ${l.unitName}`, commands: install.commands, apply: install.run });
     }
@@ -164,19 +165,13 @@ function configChangedSinceStart(l: InstanceLayout): boolean {
   return false;
 }
 
-/** pg_file_settings shows what the server would make of the files on disk, before a reload. */
+/** PostgreSQL's verdict on the files just written, before the reload (the caller restores them). */
 async function rejectInvalidSettings(conn: Connection, l: InstanceLayout): Promise<void> {
-  const { rows } = await conn.query(
-    "SELECT name, error FROM pg_file_settings WHERE error IS NOT NULL AND error <> 'setting could not be applied' ORDER BY seqno",
-  );
-  if (rows.length) {
-    throw new ModuleError(`instance ${l.id}: PostgreSQL rejects the new parameters (${rows.map((r) => `${r.name ?? '?'}: ${r.error}`).join('; ')}); ${l.managedConf} was restored`);
-  }
+  const errors = await settingsFileErrors(conn);
+  if (errors.length) throw new ModuleError(`instance ${l.id}: PostgreSQL rejects the new parameters (${errors.join('; ')}); ${l.managedConf} was restored`);
 }
 
 async function rejectInvalidHba(conn: Connection, l: InstanceLayout): Promise<void> {
-  const { rows } = await conn.query('SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL');
-  if (rows.length) {
-    throw new ModuleError(`instance ${l.id}: PostgreSQL rejects the new pg_hba.conf (${rows.map((r) => `line ${r.line_number}: ${r.error}`).join('; ')}); ${l.hbaFile} was restored`);
-  }
+  const errors = await hbaFileErrors(conn);
+  if (errors.length) throw new ModuleError(`instance ${l.id}: PostgreSQL rejects the new pg_hba.conf (${errors.join('; ')}); ${l.hbaFile} was restored`);
 }

@@ -13,7 +13,8 @@
 import { readFileSync } from 'node:fs';
 import type { InstanceLayout } from '../instance/layout';
 import type { Connection } from '../pg/client';
-import { writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
+import { hbaFileErrors } from '../pg/file-checks';
+import { readTextOr, writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
 import type { Step } from '../plan';
 import { ModuleError } from '../runtime';
 import type { SiteSettings } from '../settings';
@@ -48,13 +49,6 @@ export interface RolesPlan {
   after: Record<string, RoleState>;
 }
 
-function readOr(path: string, fallback: string | null): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return fallback;
-  }
-}
 
 /** Present roles first, each after the batch's roles it is a member of (so they exist); then absent ones. */
 export function orderRoles(roles: NormalizedRole[]): NormalizedRole[] {
@@ -142,8 +136,8 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
   const l = ctx.instance;
   const passfilePath = ctx.settings.postgresql.auth.passfile;
   const wantsHba = ordered.some((r) => r.hbaRecords !== undefined || r.state === 'absent');
-  let hbaText = wantsHba ? readOr(l.hbaFile, null) : null;
-  let passfileText = passfilePath ? readOr(passfilePath, '') : null;
+  let hbaText = wantsHba ? readTextOr(l.hbaFile, null) : null;
+  let passfileText = passfilePath ? readTextOr(passfilePath, '') : null;
   const created = new Set(ordered.filter((r) => r.state === 'present').map((r) => r.name));
 
   const plans: Array<{ r: NormalizedRole; p: RolePlan }> = [];
@@ -167,15 +161,13 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
         const text = hbaEdits.reduce((t, h) => h.edit(t), old);
         const restore = async () => writeFileAtomic(l.hbaFile, old, 0o600);
         writeFileAtomic(l.hbaFile, text, 0o600);
-        const { rows } = await conn.query('SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL').catch(async (err) => {
+        const errors = await hbaFileErrors(conn).catch(async (err) => {
           await restore();
           throw err;
         });
-        if (rows.length) {
+        if (errors.length) {
           await restore();
-          throw new ModuleError(
-            `PostgreSQL rejects the new pg_hba.conf (${rows.map((x) => `line ${x.line_number}: ${x.error}`).join('; ')}); ${l.hbaFile} was restored`,
-          );
+          throw new ModuleError(`PostgreSQL rejects the new pg_hba.conf (${errors.join('; ')}); ${l.hbaFile} was restored`);
         }
         undo.push(restore);
       },
@@ -188,7 +180,7 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
       change: `${passEdits.map((e) => e.summary).join(', ')} in ${passfilePath}`,
       commands: [`update ${passfilePath}`],
       async apply() {
-        const old = readOr(passfilePath, '') ?? '';
+        const old = readTextOr(passfilePath, '');
         writePrivateFileAtomic(passfilePath, passEdits.reduce((t, e) => e.edit(t), old));
       },
     });
