@@ -18,7 +18,7 @@ const ANNOTATIONS = ['x-secret', 'x-ansible-type', 'x-aliases', 'x-error'];
  */
 const BASE = 'https://schemas.socle.invalid/';
 /** Keywords that only document: left out of validators (with `verbose`, ajv would embed them). */
-const DOC_ONLY = new Set(['description', 'title', 'x-ansible', '$comment', 'examples']);
+const DOC_ONLY = new Set(['description', 'title', 'x-ansible', '$comment', 'examples', 'x-contributes']);
 /** Keywords whose value maps names to schemas (a property may well be called "description"). */
 const SCHEMA_MAPS = new Set(['properties', 'definitions', 'patternProperties']);
 function forAjv<T>(node: T, isSchemaMap = false): T {

@@ -1,6 +1,7 @@
 // socle.postgresql.instance_info: the facts of an existing instance, read-only (pglift's dsn_info).
 import { secretPaths, validate, type InstanceInfoOptions } from './generated/instance_info';
+import { replicationInfo } from './lib/components/replication/facts';
 import { instanceInfo } from './lib/instance/info';
 import { main } from './lib/runtime';
 
-main<InstanceInfoOptions>({ name: 'instance_info', validate, secretPaths, run: instanceInfo });
+main<InstanceInfoOptions>({ name: 'instance_info', validate, secretPaths, run: instanceInfo({ replication: replicationInfo }) });

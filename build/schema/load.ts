@@ -98,7 +98,7 @@ export function createSchemaSet(
     if (previous) throw new Error(`duplicate $id "${id}" in ${previous.file} and ${file}`);
     byId.set(id, { id, file, schema: doc.schema });
   });
-  return applyExtends({ dir, byId });
+  return applyExtends(applyContributions({ dir, byId }));
 }
 
 function listSchemaFiles(dir: string, rel = ''): string[] {
@@ -375,6 +375,45 @@ export function applyExtends(set: SchemaSet): SchemaSet {
       properties: { ...(baseSchema.properties ?? {}), ...(own.properties ?? {}) },
       required: [...new Set([...(own.required ?? []), ...(baseSchema.required ?? [])])],
     };
+  }
+  return set;
+}
+
+/**
+ * `x-contributes` on a component's schema (`schemas/components/<name>.schema.yml`): the options
+ * the component adds to other documents, by `$id` — typically its instance option(s) to
+ * `socle/instance` and its site-settings section to `socle/settings`:
+ *
+ *     x-contributes:
+ *       socle/instance: { properties: { standby: {...} } }
+ *       socle/settings: { properties: { pgbackrest: {...} } }
+ *
+ * Properties are added (a name already there is an error: two components cannot own one option),
+ * so a new satellite touches no schema of the core. Local `#/definitions/...` references of the
+ * component's document keep pointing at it. Done on load: ajv, docs and types see the result.
+ */
+export function applyContributions(set: SchemaSet): SchemaSet {
+  for (const entry of set.byId.values()) {
+    const contributes = entry.schema['x-contributes'];
+    if (contributes === undefined) continue;
+    if (!isPlainObject(contributes)) throw new Error(`${entry.file}: x-contributes must map target $ids to schemas`);
+    for (const [targetId, part] of Object.entries(contributes)) {
+      const target = set.byId.get(targetId);
+      if (!target) throw new Error(`${entry.file}: x-contributes ${targetId}: no schema with that $id`);
+      if (!isPlainObject(part) || Object.keys(part).some((k) => k !== 'properties' && k !== 'required')) {
+        throw new Error(`${entry.file}: x-contributes ${targetId}: only 'properties' and 'required' can be contributed`);
+      }
+      const props = absolutizeRefs((part.properties ?? {}) as Record<string, JSONSchema>, entry.id);
+      const own = target.schema.properties ?? {};
+      for (const name of Object.keys(props)) {
+        if (name in own) throw new Error(`${entry.file}: x-contributes ${targetId}: option '${name}' is already defined there`);
+      }
+      target.schema = {
+        ...target.schema,
+        properties: { ...own, ...props },
+        ...(Array.isArray(part.required) ? { required: [...new Set([...(target.schema.required ?? []), ...(part.required as string[])])] } : {}),
+      };
+    }
   }
   return set;
 }

@@ -1,5 +1,6 @@
-// Creating an instance: initdb, configuration files, service, passfile, start, replication
-// role. A failure at any step rolls back to nothing.
+// Creating an instance: initdb (or a component's provision), configuration files, the
+// components' files, service, passfile, start, replication role, companion services. A failure
+// at any step rolls back to nothing.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,10 +11,11 @@ import { replaceBlock } from '../pg/hba';
 import { renderConf } from '../pg/guc';
 import { connect, LazyConnection } from '../pg/client';
 import { applySteps, type Step } from '../plan';
-import type { ModuleContext, ModuleResult } from '../runtime';
+import type { ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
 import { effectiveAuth, hbaAuthLines, identLines, IDENT_BLOCK, INCLUDE_LINE, MANAGED_CONF_HEADER, managedParameters } from './config';
 import type { InstanceLayout } from './layout';
+import { companionSteps, componentParameters, configureSteps, provisionOf, type Components } from './lifecycle';
 import { catalogFromBinaries } from './parameters';
 import { passfileSteps, removePassfileStep } from './passfile';
 import { newInstanceRoleSteps } from './roles';
@@ -39,44 +41,39 @@ export function initdbArgs(settings: SiteSettings, l: InstanceLayout, opts: Inst
   return args;
 }
 
-export async function create(settings: SiteSettings, l: InstanceLayout, service: Service, ctx: ModuleContext, opts: InstanceOptions): Promise<ModuleResult> {
-  const params = managedParameters(l, opts.port, rejectReservedSettings(opts.settings));
+export async function create(settings: SiteSettings, l: InstanceLayout, service: Service, k: Components, opts: InstanceOptions): Promise<ModuleResult> {
+  const ctx = k.context.module;
+  const params = managedParameters(l, opts.port, rejectReservedSettings(opts.settings), componentParameters(k));
   const catalog = await catalogFromBinaries(l.bindir);
   checkNames(params, catalog);
   const auth = effectiveAuth(settings, opts.auth);
   const managedText = renderConf(params, MANAGED_CONF_HEADER);
-  const hbaBlock = hbaAuthLines(auth);
-  const undo: Array<() => Promise<void>> = [];
+  const hbaBlock = hbaAuthLines(auth, settings.postgresql.replrole);
+  const undo = k.undo;
   const steps: Step[] = [];
+  const removeOnFailure = () => undo.push(async () => removeInstanceDirs(l));
 
-  // The super-user password goes to initdb through a private file, never on a command line.
-  const initdb = join(l.bindir, 'initdb');
-  const shownArgs = initdbArgs(settings, l, opts, opts.surole_password ? '<private file>' : null);
+  // The data directory: initdb, unless a component makes it (a standby's base backup, a restore).
+  const provision = provisionOf(k);
+  if (provision) {
+    steps.push({ ...provision.step, apply: async () => { removeOnFailure(); await provision.step.apply(); } });
+  } else {
+    steps.push(initdbStep(settings, l, opts, removeOnFailure));
+  }
   steps.push({
-    change: `create instance ${l.id}`,
-    commands: [formatCommand(initdb, shownArgs), `write ${l.managedConf}, ${l.postgresqlConf} (include), ${l.hbaFile}, ${l.identFile}`],
+    change: `configure instance ${l.id}`,
+    commands: [`write ${l.managedConf}, ${l.postgresqlConf} (include), ${l.hbaFile}, ${l.identFile}`],
+    counts: false,
     async apply() {
-      undo.push(async () => removeInstanceDirs(l));
-      mkdirSync(dirname(l.datadir), { recursive: true, mode: 0o700 });
-      mkdirSync(dirname(l.waldir), { recursive: true, mode: 0o700 });
-      const secretDir = opts.surole_password ? mkdtempSync(join(tmpdir(), 'socle-')) : null;
-      try {
-        let pwfile: string | null = null;
-        if (secretDir) {
-          pwfile = join(secretDir, 'pwfile');
-          writeFileSync(pwfile, opts.surole_password + '\n', { mode: 0o600 });
-        }
-        await run(initdb, initdbArgs(settings, l, opts, pwfile));
-      } finally {
-        if (secretDir) rmSync(secretDir, { recursive: true, force: true });
-      }
       writeFileAtomic(l.managedConf, managedText, 0o600);
+      // A base backup copies the upstream's postgresql.conf, include line and all.
       const pgConf = readFileSync(l.postgresqlConf, 'utf8');
-      writeFileAtomic(l.postgresqlConf, `${pgConf.trimEnd()}\n\n${INCLUDE_LINE}\n`, 0o600);
+      if (!pgConf.includes(INCLUDE_LINE)) writeFileAtomic(l.postgresqlConf, `${pgConf.trimEnd()}\n\n${INCLUDE_LINE}\n`, 0o600);
       writeFileAtomic(l.hbaFile, hbaFileFor(readTextOr(l.hbaFile, null), hbaBlock), 0o600);
       writeFileAtomic(l.identFile, replaceBlock(readTextOr(l.identFile, null) ?? '', IDENT_BLOCK, identLines(settings.postgresql.surole.name)), 0o600);
     },
   });
+  for (const s of await configureSteps(k)) steps.push({ ...s, counts: false });
 
   const install = service.install();
   if (install.commands.length) {
@@ -89,8 +86,9 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
     steps.push({ ...s, counts: false, apply: async () => { undo.push(async () => { await removePassfileStep(settings, opts.port)?.apply(); }); await s.apply(); } });
   }
 
-  // Roles that SQL must create (the replication role) need the server up, even for a stopped instance.
-  const sql = newInstanceRoleSteps(settings, opts);
+  // Roles that SQL must create (the replication role) need the server up, even for a stopped
+  // instance; a standby has its upstream's roles and cannot be written to.
+  const sql = provision?.standby ? [] : newInstanceRoleSteps(settings, opts);
   const needsStart = opts.state !== 'stopped' || sql.length > 0;
   if (needsStart) {
     const start = service.start();
@@ -110,6 +108,8 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
       await stop.run();
     } });
   }
+  const status = opts.state === 'stopped' ? 'stopped' : 'running';
+  for (const s of companionSteps(k, status)) steps.push({ ...s, counts: false });
   if (!ctx.checkMode) {
     try {
       await applySteps(steps, undo);
@@ -117,7 +117,6 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
       await db.close();
     }
   }
-  const status = opts.state === 'stopped' ? 'stopped' : 'running';
   return finish(
     steps,
     { ...baseFacts(l), port: opts.port, status, pending_restart: false, env: envFacts(settings, l, opts.port) },
@@ -125,4 +124,30 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
     `instance ${l.id} created`,
     ctx,
   );
+}
+
+/** initdb, the super-user's password given through a private file, never on a command line. */
+function initdbStep(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions, removeOnFailure: () => void): Step {
+  const initdb = join(l.bindir, 'initdb');
+  const shownArgs = initdbArgs(settings, l, opts, opts.surole_password ? '<private file>' : null);
+  return {
+    change: `create instance ${l.id}`,
+    commands: [formatCommand(initdb, shownArgs)],
+    async apply() {
+      removeOnFailure();
+      mkdirSync(dirname(l.datadir), { recursive: true, mode: 0o700 });
+      mkdirSync(dirname(l.waldir), { recursive: true, mode: 0o700 });
+      const secretDir = opts.surole_password ? mkdtempSync(join(tmpdir(), 'socle-')) : null;
+      try {
+        let pwfile: string | null = null;
+        if (secretDir) {
+          pwfile = join(secretDir, 'pwfile');
+          writeFileSync(pwfile, opts.surole_password + '\n', { mode: 0o600 });
+        }
+        await run(initdb, initdbArgs(settings, l, opts, pwfile));
+      } finally {
+        if (secretDir) rmSync(secretDir, { recursive: true, force: true });
+      }
+    },
+  };
 }

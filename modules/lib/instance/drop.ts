@@ -1,19 +1,23 @@
-// `state: absent`: stop the instance, remove its service, data, WAL and passfile entries.
+// `state: absent`: the components' services and files, then stop the instance and remove its
+// service, data, WAL and passfile entries.
 import { formatCommand } from '../exec';
 import { readBlock } from '../pg/hba';
 import { parseConf } from '../pg/guc';
 import { applySteps, type Step } from '../plan';
-import type { ModuleContext, ModuleResult } from '../runtime';
+import type { ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
 import type { InstanceOptions } from '../../generated/instance';
 import { HBA_AUTH_BLOCK } from './config';
 import type { InstanceLayout } from './layout';
+import { companionSteps, dropSteps, type Components } from './lifecycle';
 import { removePassfileStep } from './passfile';
 import type { Service } from './service';
 import { baseFacts, describe, finish, instanceDirs, removeInstanceDirs, type Current } from './state';
 
-export async function drop(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, ctx: ModuleContext, opts: InstanceOptions): Promise<ModuleResult> {
-  const steps: Step[] = [];
+export async function drop(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, k: Components, opts: InstanceOptions): Promise<ModuleResult> {
+  const ctx = k.context.module;
+  // The components first (their services stop before the instance, their files go), in reverse order.
+  const steps: Step[] = [...companionSteps(k, 'absent'), ...dropSteps(k)];
   if (cur.exists) {
     if (cur.running) {
       const stop = service.stop();

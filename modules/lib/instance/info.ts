@@ -1,15 +1,22 @@
 // instance_info: the facts of an instance, read-only.
 import type { InstanceInfoOptions } from '../../generated/instance_info';
-import { withConnection } from '../pg/client';
+import { withConnection, type Connection } from '../pg/client';
 import { parseConf } from '../pg/guc';
 import { ModuleError, type ModuleResult } from '../runtime';
 import { loadSettings } from '../settings';
 import { envFacts } from './state';
-import { exists, layout, resolveVersion } from './layout';
+import { exists, layout, resolveVersion, type InstanceLayout } from './layout';
 import { runningState } from './status';
 import { readFileSync } from 'node:fs';
 
-export async function instanceInfo(opts: InstanceInfoOptions): Promise<ModuleResult> {
+/** Facts of the instance's components (replication...), given by the module entry. */
+export type InfoFacts = Record<string, (conn: Connection | null, l: InstanceLayout) => Promise<unknown>>;
+
+export function instanceInfo(facts: InfoFacts = {}) {
+  return (opts: InstanceInfoOptions) => info(opts, facts);
+}
+
+async function info(opts: InstanceInfoOptions, facts: InfoFacts): Promise<ModuleResult> {
   const settings = loadSettings();
   const l = layout(settings, resolveVersion(settings, opts.name, opts.version), opts.name);
   if (!exists(l)) throw new ModuleError(`instance ${l.id} does not exist (no ${l.datadir})`);
@@ -21,10 +28,15 @@ export async function instanceInfo(opts: InstanceInfoOptions): Promise<ModuleRes
   }
   const running = runningState(l.datadir);
   const port = running?.port ?? Number(conf.get('port') ?? 5432);
-  const pending = running
-    ? await withConnection({ host: running.socketDir || l.socketDir, port, user: settings.postgresql.surole.name }, async (c) =>
-        (await c.query('SELECT bool_or(pending_restart) AS p FROM pg_settings')).rows[0].p === true)
-    : false;
+  const read = async (c: Connection | null) => {
+    const out: Record<string, unknown> = {};
+    for (const [name, f] of Object.entries(facts)) out[name] = await f(c, l);
+    const pending = c ? (await c.query('SELECT bool_or(pending_restart) AS p FROM pg_settings')).rows[0].p === true : false;
+    return { pending, out };
+  };
+  const { pending, out } = running
+    ? await withConnection({ host: running.socketDir || l.socketDir, port, user: settings.postgresql.surole.name }, read)
+    : await read(null);
   return {
     changed: false,
     msg: `instance ${l.id} is ${running ? 'running' : 'stopped'}`,
@@ -37,5 +49,6 @@ export async function instanceInfo(opts: InstanceInfoOptions): Promise<ModuleRes
     pending_restart: pending,
     settings: Object.fromEntries(conf),
     env: envFacts(settings, l, port),
+    ...out,
   };
 }

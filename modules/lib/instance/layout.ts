@@ -60,6 +60,11 @@ export function layout(settings: SiteSettings, version: string, name: string): I
   };
 }
 
+/** A standby (or an instance in targeted recovery) until it is promoted: PostgreSQL's own signal files. */
+export function inRecovery(l: Pick<InstanceLayout, 'datadir'>): boolean {
+  return existsSync(join(l.datadir, 'standby.signal')) || existsSync(join(l.datadir, 'recovery.signal'));
+}
+
 export function exists(l: Pick<InstanceLayout, 'datadir'>): boolean {
   return existsSync(join(l.datadir, 'PG_VERSION'));
 }

@@ -9,10 +9,11 @@ import { parseConf, renderConf } from '../pg/guc';
 import { withConnection, type Connection } from '../pg/client';
 import { hbaFileErrors, settingsFileErrors } from '../pg/file-checks';
 import { applySteps, type Step } from '../plan';
-import { ModuleError, type ModuleContext, type ModuleResult } from '../runtime';
+import { ModuleError, type ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
 import { effectiveAuth, hbaAuthLines, HBA_AUTH_BLOCK, MANAGED_CONF_HEADER, managedParameters, type ConfValue } from './config';
-import type { InstanceLayout } from './layout';
+import { inRecovery, type InstanceLayout } from './layout';
+import { companionSteps, componentParameters, configureSteps, type Components } from './lifecycle';
 import { catalogFromBinaries, catalogFromServer, changedParameters, restartNeeded, type ParameterCatalog } from './parameters';
 import { passfileSteps, removePassfileStep } from './passfile';
 import { roleSteps } from './roles';
@@ -21,12 +22,13 @@ import {
   baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, rejectReservedSettings, superuserTarget, type Current,
 } from './state';
 
-export async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, ctx: ModuleContext, opts: InstanceOptions): Promise<ModuleResult> {
-  const wanted = managedParameters(l, opts.port, rejectReservedSettings(opts.settings));
+export async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, k: Components, opts: InstanceOptions): Promise<ModuleResult> {
+  const ctx = k.context.module;
+  const wanted = managedParameters(l, opts.port, rejectReservedSettings(opts.settings), componentParameters(k));
   const currentParams = Object.fromEntries(parseConf(cur.managedText ?? '')) as Record<string, ConfValue>;
   const oldPort = Number(currentParams.port ?? cur.running?.port ?? opts.port);
   const auth = effectiveAuth(settings, opts.auth);
-  const wantedHba = hbaAuthLines(auth);
+  const wantedHba = hbaAuthLines(auth, settings.postgresql.replrole);
   const currentHba = cur.hbaText ? readBlock(cur.hbaText, HBA_AUTH_BLOCK) : null;
   const hbaChanged = JSON.stringify(currentHba) !== JSON.stringify(wantedHba);
   const wantedText = renderConf(wanted, MANAGED_CONF_HEADER);
@@ -44,7 +46,7 @@ export async function update(settings: SiteSettings, l: InstanceLayout, cur: Cur
     const pendingBefore = conn && catalog ? restartNeeded([], wanted, catalog) : pendingWithoutServer;
     const needRestart = conn && catalog && changed.length ? restartNeeded(changed, wanted, catalog) : pendingBefore;
     const steps: Step[] = [];
-    const undo: Array<() => Promise<void>> = [];
+    const undo = k.undo;
     const running = cur.running !== null;
     let reload = false;
 
@@ -82,8 +84,11 @@ export async function update(settings: SiteSettings, l: InstanceLayout, cur: Cur
       steps.push({ change: `write service unit ${l.unitName}`, commands: install.commands, apply: install.run });
     }
 
-    // Roles (passwords, replication role), on the connection open now: before any stop or restart.
-    const sql = conn ? await roleSteps(settings, opts, conn) : [];
+    steps.push(...(await configureSteps(k)));
+
+    // Roles (passwords, replication role), on the connection open now: before any stop or
+    // restart. A standby has its upstream's roles and cannot be written to.
+    const sql = conn && !inRecovery(l) ? await roleSteps(settings, opts, conn) : [];
     for (const s of sql) steps.push({ ...s, apply: () => s.run(conn!) });
 
     // Service state.
@@ -104,6 +109,7 @@ export async function update(settings: SiteSettings, l: InstanceLayout, cur: Cur
     }
 
     const finalStatus = opts.state === 'stopped' ? 'stopped' : 'running';
+    steps.push(...companionSteps(k, finalStatus, restarted));
     const pendingRestart = finalStatus === 'running' && !restarted && running && needRestart;
     if (pendingRestart && !opts.restart_on_changes && changed.length) {
       ctx.warn(`instance ${l.id}: a changed parameter needs a restart (set restart_on_changes, or restart it)`);

@@ -1,0 +1,18 @@
+// The instance's `databases` list as a component: the database module's batch planner, over the
+// instance task's session, after the roles.
+import { planDatabases } from '../../database';
+import type { InstanceComponent } from '../../instance/component';
+
+export const databasesComponent: InstanceComponent = {
+  name: 'databases',
+  declared: (c) => (c.opts.databases?.length ?? 0) > 0 && c.lifecycle !== 'drop',
+  sqlOnCreation: (c) => (c.opts.databases ?? []).filter((d) => d.state !== 'absent').map((d) => `create database ${d.name}`),
+  async sql(c) {
+    if (c.server.inRecovery) {
+      c.module.warn(`instance ${c.layout.id} is a standby (read-only): its databases were not applied`);
+      return { steps: [] };
+    }
+    const plan = await planDatabases(c.session, c.opts.databases!, { optionPath: (i, p) => `databases[${i}].${p}` });
+    return { steps: plan.steps, before: plan.before, after: plan.after };
+  },
+};

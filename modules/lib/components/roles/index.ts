@@ -1,0 +1,24 @@
+// The instance's `roles` list as a component: the role module's batch planner, over the
+// instance task's session, before the databases (which may be owned by these roles).
+import { planRoles } from '../../role';
+import type { InstanceComponent } from '../../instance/component';
+
+export const rolesComponent: InstanceComponent = {
+  name: 'roles',
+  declared: (c) => (c.opts.roles?.length ?? 0) > 0 && c.lifecycle !== 'drop',
+  sqlOnCreation: (c) => (c.opts.roles ?? []).filter((r) => r.state !== 'absent').map((r) => `create role ${r.name}`),
+  async sql(c) {
+    if (c.server.inRecovery) {
+      c.module.warn(`instance ${c.layout.id} is a standby (read-only): its roles were not applied`);
+      return { steps: [] };
+    }
+    const plan = await planRoles(await c.session.connection(), c.opts.roles!, {
+      instance: c.layout,
+      settings: c.settings,
+      port: c.session.port,
+      connect: (db) => c.session.connection(db),
+      optionPrefix: (i) => `roles[${i}].`,
+    });
+    return { steps: plan.steps, undo: plan.undo, before: plan.before, after: plan.after };
+  },
+};

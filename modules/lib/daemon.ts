@@ -1,0 +1,204 @@
+// Companion daemons of an instance (exporters, agents, test helpers): one service layer for
+// every satellite. With systemd, a user unit; without it (containers, CI machines), a
+// supervised process: started detached with its output appended to a log file, its pid in a pid
+// file, stopped with SIGTERM (SIGKILL after a grace period). Secrets reach the daemon through its
+// environment (an environment file of mode 0600 for systemd), never through its command line.
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { formatCommand, run } from './exec';
+import { readTextOr, writeFileAtomic, writePrivateFileAtomic } from './fsutil';
+import type { SiteSettings } from './settings';
+
+export interface Action {
+  commands: string[];
+  run(): Promise<void>;
+}
+
+export interface CompanionService {
+  /** Unit-like name, e.g. `socle-exporter-15-main`. */
+  name: string;
+  isRunning(): boolean;
+  /** Whether its definition on disk (unit, environment file) is what it should be. */
+  isInstalled(): boolean;
+  install(): Action;
+  uninstall(): Action;
+  start(): Action;
+  stop(): Action;
+  restart(): Action;
+}
+
+export interface DaemonSpec {
+  /** Letters, digits, '-', '_' and '.' only (a unit name). */
+  name: string;
+  description: string;
+  argv: string[];
+  /** Environment of the daemon (secrets allowed: written to a private file, never shown). */
+  env?: Record<string, string>;
+  logFile: string;
+}
+
+const STOP_GRACE_MS = 10_000;
+
+function envText(env: Record<string, string>): string {
+  // systemd's EnvironmentFile syntax; values double-quoted with \ and " escaped.
+  return Object.entries(env).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"\n`).join('');
+}
+
+function paths(settings: SiteSettings, spec: DaemonSpec) {
+  const dir = join(settings.prefix, 'etc', 'daemons');
+  return {
+    envFile: join(dir, `${spec.name}.env`),
+    pidFile: join(settings.runPrefix, 'daemons', `${spec.name}.pid`),
+    unitFile: join(settings.unitPath, `${spec.name}.service`),
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readPid(pidFile: string): number | null {
+  const pid = Number(readTextOr(pidFile, '').trim());
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A supervised process, for service_manager `none`. */
+function processDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionService {
+  const p = paths(settings, spec);
+  const start = (): Action => ({
+    commands: [`${formatCommand(spec.argv[0], spec.argv.slice(1))} >>${spec.logFile} 2>&1 &  # pid in ${p.pidFile}`],
+    async run() {
+      if (readPid(p.pidFile)) return;
+      mkdirSync(dirname(p.pidFile), { recursive: true, mode: 0o700 });
+      mkdirSync(dirname(spec.logFile), { recursive: true, mode: 0o700 });
+      const out = openSync(spec.logFile, 'a', 0o600);
+      try {
+        const child = spawn(spec.argv[0], spec.argv.slice(1), {
+          detached: true,
+          stdio: ['ignore', out, out],
+          env: { ...process.env, ...(spec.env ?? {}) },
+        });
+        await new Promise<void>((resolve, reject) => {
+          child.once('error', reject);
+          child.once('spawn', resolve);
+        });
+        writeFileAtomic(p.pidFile, `${child.pid}\n`, 0o600);
+        child.unref();
+        // A daemon that dies at once (bad option, port taken) is a failed start, not a silent one.
+        await sleep(200);
+        if (!alive(child.pid!)) throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);
+      } finally {
+        closeSync(out);
+      }
+    },
+  });
+  const stop = (): Action => ({
+    commands: [`kill $(cat ${p.pidFile})`],
+    async run() {
+      const pid = readPid(p.pidFile);
+      if (pid) {
+        process.kill(pid, 'SIGTERM');
+        for (let t = 0; t < STOP_GRACE_MS && alive(pid); t += 100) await sleep(100);
+        if (alive(pid)) process.kill(pid, 'SIGKILL');
+      }
+      rmSync(p.pidFile, { force: true });
+    },
+  });
+  return {
+    name: spec.name,
+    isRunning: () => readPid(p.pidFile) !== null,
+    // Nothing to install: the environment is given at each start.
+    isInstalled: () => true,
+    install: () => ({ commands: [], run: async () => undefined }),
+    uninstall: () => ({ commands: [], run: async () => undefined }),
+    start,
+    stop,
+    restart: () => {
+      const a = stop();
+      const b = start();
+      return { commands: [...a.commands, ...b.commands], run: async () => { await a.run(); await b.run(); } };
+    },
+  };
+}
+
+function unitWord(word: string): string {
+  return /[\s"\\]/.test(word) ? JSON.stringify(word) : word;
+}
+
+/** A systemd user unit, with the environment in a private EnvironmentFile. */
+function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionService {
+  // systemctl --user needs the user's runtime directory and bus, which `become` does not set.
+  const uid = process.getuid?.() ?? 0;
+  process.env.XDG_RUNTIME_DIR ??= `/run/user/${uid}`;
+  process.env.DBUS_SESSION_BUS_ADDRESS ??= `unix:path=/run/user/${uid}/bus`;
+  const p = paths(settings, spec);
+  const unitName = `${spec.name}.service`;
+  const unit = [
+    '# Written by socle.postgresql; changes are overwritten.',
+    '[Unit]',
+    `Description=${spec.description} (socle.postgresql)`,
+    '',
+    '[Service]',
+    'Type=simple',
+    `EnvironmentFile=${unitWord(p.envFile)}`,
+    `ExecStart=${spec.argv.map(unitWord).join(' ')}`,
+    `StandardOutput=append:${spec.logFile}`,
+    `StandardError=append:${spec.logFile}`,
+    'Restart=on-failure',
+    '',
+    '[Install]',
+    'WantedBy=default.target',
+    '',
+  ].join('\n');
+  const env = envText(spec.env ?? {});
+  const systemctl = (...args: string[]) => ['systemctl', ['--user', ...args]] as [string, string[]];
+  const act = (cmds: Array<[string, string[]]>): Action => ({
+    commands: cmds.map(([f, a]) => formatCommand(f, a)),
+    async run() {
+      for (const [f, a] of cmds) await run(f, a, { timeout: 120 });
+    },
+  });
+  return {
+    name: spec.name,
+    isRunning: () => spawnSync('systemctl', ['--user', 'is-active', '--quiet', unitName]).status === 0,
+    isInstalled: () => readTextOr(p.unitFile, null) === unit && readTextOr(p.envFile, null) === env,
+    install: () => ({
+      commands: [`write ${p.unitFile}`, `write ${p.envFile} (mode 0600)`, formatCommand('systemctl', ['--user', 'daemon-reload'])],
+      async run() {
+        mkdirSync(dirname(p.unitFile), { recursive: true, mode: 0o755 });
+        mkdirSync(dirname(spec.logFile), { recursive: true, mode: 0o700 });
+        writePrivateFileAtomic(p.envFile, env);
+        writeFileAtomic(p.unitFile, unit, 0o644);
+        await run(...systemctl('daemon-reload'));
+      },
+    }),
+    uninstall: () => ({
+      commands: [`remove ${p.unitFile} ${p.envFile}`, formatCommand('systemctl', ['--user', 'daemon-reload'])],
+      async run() {
+        rmSync(p.unitFile, { force: true });
+        rmSync(p.envFile, { force: true });
+        await run(...systemctl('daemon-reload'));
+      },
+    }),
+    start: () => act([systemctl('start', unitName)]),
+    stop: () => act([systemctl('stop', unitName)]),
+    restart: () => act([systemctl('restart', unitName)]),
+  };
+}
+
+export function daemonService(settings: SiteSettings, spec: DaemonSpec): CompanionService {
+  return settings.serviceManager === 'systemd' ? systemdDaemon(settings, spec) : processDaemon(settings, spec);
+}
+
+/** For tests and facts: the pid of a supervised daemon, or null. */
+export function daemonPid(settings: SiteSettings, name: string): number | null {
+  return readPid(join(settings.runPrefix, 'daemons', `${name}.pid`));
+}
