@@ -42,7 +42,7 @@ SELECT current_setting('primary_conninfo') AS upstream,
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END::float8 AS lag_seconds`;
 
 const PRIMARY_SQL = `
-SELECT application_name AS name, client_addr::text AS address, state, sync_state,
+SELECT application_name AS name, host(client_addr) AS address, state, sync_state,
        sent_lsn::text AS sent_lsn, replay_lsn::text AS replayed_lsn,
        pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::text AS lag_bytes,
        extract(epoch FROM replay_lag)::float8 AS lag_seconds
