@@ -108,6 +108,27 @@ describe('parameters', () => {
     const p = managedParameters(l, 5433, { Work_Mem: '8MB', listen_addresses: '127.0.0.1' });
     expect(p).toMatchObject({ port: 5433, work_mem: '8MB', listen_addresses: '127.0.0.1', cluster_name: '15/main', unix_socket_directories: l.socketDir });
   });
+
+  describe('with components', () => {
+    const l = layout(settingsIn(mkdtempSync(join(tmpdir(), 'socle-unit-'))), '15', 'main');
+
+    test('defaults yield to the user, required values win, list entries are merged once', () => {
+      const p = managedParameters(l, 5433, { work_mem: '8MB', Shared_Preload_Libraries: 'auto_explain, pg_stat_statements' }, [
+        { component: 'a', needs: { defaults: { work_mem: '4MB', wal_level: 'replica' }, lists: { shared_preload_libraries: ['pg_stat_statements', 'pg_qualstats'] } } },
+        { component: 'b', needs: { required: { archive_mode: 'on' }, lists: { shared_preload_libraries: ['pg_stat_kcache'] } } },
+      ]);
+      expect(p).toMatchObject({ work_mem: '8MB', wal_level: 'replica', archive_mode: 'on', shared_preload_libraries: 'auto_explain, pg_stat_statements, pg_qualstats, pg_stat_kcache' });
+    });
+
+    test('a user value contradicting a component, or two components disagreeing, is an error naming them', () => {
+      expect(() => managedParameters(l, 5433, { archive_mode: 'off' }, [{ component: 'pgbackrest', needs: { required: { archive_mode: 'on' } } }]))
+        .toThrow("option 'settings.archive_mode': off contradicts component pgbackrest, which needs archive_mode = on");
+      expect(() => managedParameters(l, 5433, {}, [
+        { component: 'x', needs: { required: { wal_level: 'replica' } } },
+        { component: 'y', needs: { required: { wal_level: 'logical' } } },
+      ])).toThrow('parameter wal_level: component x needs replica, component y needs logical');
+    });
+  });
 });
 
 describe('pg_hba.conf from auth', () => {
@@ -120,5 +141,10 @@ describe('pg_hba.conf from auth', () => {
     const ssl = hbaAuthLines({ local: 'trust', host: 'md5', hostssl: 'cert' });
     expect(ssl).toContain(ssl.find((l) => /^hostssl\s+all\s+all\s+all\s+cert$/.test(l)));
     expect(ssl[0]).toMatch(/\strust$/);
+  });
+
+  test('a replication role may connect from any address, always with a password', () => {
+    expect(hbaAuthLines({ local: 'peer', host: 'md5', hostssl: null }, 'repl user').pop()).toMatch(/^host\s+replication\s+"repl user"\s+all\s+md5$/);
+    expect(hbaAuthLines({ local: 'peer', host: 'trust', hostssl: null }, 'replicator').pop()).toMatch(/^host\s+replication\s+"replicator"\s+all\s+scram-sha-256$/);
   });
 });

@@ -57,6 +57,35 @@ describe('loadSchemas', () => {
   });
 });
 
+describe('x-contributes (components)', () => {
+  const instance = { $id: 'socle/instance', type: 'object', additionalProperties: false, properties: { name: { type: 'string' } } };
+
+  test('a component adds its options to the module and keeps its local references', () => {
+    const set = createSchemaSet([
+      { schema: { ...instance } },
+      {
+        schema: {
+          $id: 'socle/components/probe',
+          'x-contributes': { 'socle/instance': { properties: { probe: { $ref: '#/definitions/probe' } } } },
+          definitions: { probe: { type: 'object', properties: { port: { type: 'integer' } } } },
+        },
+      },
+    ]);
+    const merged = set.byId.get('socle/instance')!.schema;
+    expect(Object.keys(merged.properties!)).toEqual(['name', 'probe']);
+    expect(merged.properties!.probe.$ref).toBe('socle/components/probe#/definitions/probe');
+    expect(typeInfo(set, merged.properties!.probe).types).toEqual(['object']);
+  });
+
+  test('two owners of one option, or an unknown target, are build errors', () => {
+    const taken = { $id: 'socle/components/x', 'x-contributes': { 'socle/instance': { properties: { name: { type: 'string' } } } } };
+    expect(() => createSchemaSet([{ schema: { ...instance } }, { file: 'components/x.schema.yml', schema: taken }]))
+      .toThrow("components/x.schema.yml: x-contributes socle/instance: option 'name' is already defined there");
+    const lost = { $id: 'socle/components/y', 'x-contributes': { 'socle/nothing': { properties: {} } } };
+    expect(() => createSchemaSet([{ schema: { ...instance } }, { schema: lost }])).toThrow(/no schema with that \$id/);
+  });
+});
+
 describe('resolveRef', () => {
   const auth: JSONSchema = {
     $id: 'socle/defs/auth', title: 'auth', type: 'string',

@@ -75,7 +75,7 @@ export function managedParameters(
     for (const [name, entries] of Object.entries(lower(needs.lists ?? {}))) {
       const merged = listEntries(out[name]);
       for (const e of entries) if (!merged.includes(e)) merged.push(e);
-      out[name] = merged.join(',');
+      out[name] = merged.join(', ');
     }
   }
   if (errors.length) throw new ModuleError(errors.join('; '));

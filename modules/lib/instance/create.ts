@@ -73,7 +73,7 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
       writeFileAtomic(l.identFile, replaceBlock(readTextOr(l.identFile, null) ?? '', IDENT_BLOCK, identLines(settings.postgresql.surole.name)), 0o600);
     },
   });
-  for (const s of await configureSteps(k)) steps.push({ ...s, counts: false });
+  steps.push(...(await configureSteps(k)));
 
   const install = service.install();
   if (install.commands.length) {
@@ -109,7 +109,7 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
     } });
   }
   const status = opts.state === 'stopped' ? 'stopped' : 'running';
-  for (const s of companionSteps(k, status)) steps.push({ ...s, counts: false });
+  steps.push(...companionSteps(k, status));
   if (!ctx.checkMode) {
     try {
       await applySteps(steps, undo);
