@@ -14,7 +14,7 @@ cleanup() {
   rm -rf "$stage"
 }
 trap cleanup EXIT
-tar --exclude=./.venv --exclude=./dist --exclude=./build/.out -cf - . | tar -C "$stage" -xf -
+tar --exclude=./.git --exclude=./.venv --exclude=./dist --exclude=./build/.out -cf - . | tar -C "$stage" -xf -
 chown -R "$user": "$stage"
 home=$(getent passwd "$user" | cut -d: -f6)
 runuser -u "$user" -- env HOME="$home" USER="$user" LOGNAME="$user" SOCLE_VENV="$SOCLE_VENV" SOCLE_PYTHON="${SOCLE_PYTHON:-}" \

@@ -19,7 +19,9 @@ const version = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Nu
 beforeAll(async () => {
   sb = makeSandbox('socle-e2e-');
   env = installCollection(sb.dir);
-  for (const p of ['5433', '5434']) ports.set(p, await freePort());
+  // The standby example needs the site's replication role.
+  sb.writeSettings({ postgresql: { replrole: 'replicator' } });
+  for (const p of ['5433', '5434', '5435']) ports.set(p, await freePort());
 });
 afterAll(() => sb.cleanup());
 
@@ -38,7 +40,7 @@ function without(text: string, skip: RegExp): string {
 
 function localised(text: string): string {
   return text
-    .replace(/\b(5433|5434)\b/g, (p) => String(ports.get(p)))
+    .replace(/\b(5433|5434|5435)\b/g, (p) => String(ports.get(p)))
     .replace(/(version: )"15"/g, `$1"${version}"`)
     .replace(/instance: 15\//g, `instance: ${version}/`);
 }
@@ -61,7 +63,7 @@ test('every documented example runs', () => {
   const instance = run(localised(examples('instance')));
   expect(instance.output).not.toMatch(/fatal:|ERROR!/);
   expect(instance.recap.failed).toBe(0);
-  expect(instance.recap.ok).toBe(4);
+  expect(instance.recap.ok).toBe(7);
 
   const role = run(localised(examples('role')));
   expect(role.output).not.toMatch(/fatal:|ERROR!/);
