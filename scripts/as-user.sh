@@ -7,6 +7,17 @@
 set -euo pipefail
 user=${SOCLE_USER:-socletest}
 id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+# Another local user, that $user may run commands as (sudo, no password): the end-to-end tests
+# check that other users of the host reach the instances' sockets and connect as themselves.
+other="${user}_peer"
+id "$other" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$other"
+if command -v sudo >/dev/null; then
+  sudoers="/etc/sudoers.d/socle-test-$user"
+  printf '# Written by socle.postgresql scripts/as-user.sh for its tests.\n%s ALL=(%s) NOPASSWD: ALL\n' "$user" "$other" >"$sudoers.tmp"
+  chmod 0440 "$sudoers.tmp"
+  if visudo -cqf "$sudoers.tmp"; then mv -f "$sudoers.tmp" "$sudoers"; else rm -f "$sudoers.tmp"; fi
+fi
+[ -f "/etc/sudoers.d/socle-test-$user" ] || other=
 stage=$(mktemp -d /tmp/socle-stage.XXXXXX)
 cleanup() {
   # Anything the user left running (a server of a failed test) must not outlive the run.
@@ -18,4 +29,5 @@ tar --exclude=./.git --exclude=./.venv --exclude=./dist --exclude=./build/.out -
 chown -R "$user": "$stage"
 home=$(getent passwd "$user" | cut -d: -f6)
 runuser -u "$user" -- env HOME="$home" USER="$user" LOGNAME="$user" SOCLE_VENV="$SOCLE_VENV" SOCLE_PYTHON="${SOCLE_PYTHON:-}" \
+  SOCLE_OTHER_USER="$other" \
   PATH="$PATH" CI="${CI:-}" bash -c 'cd "$1" && shift && "$@"' _ "$stage" "$@"

@@ -9,6 +9,10 @@ if [ "$(id -u)" = 0 ]; then
   bash scripts/deps.sh
   user=${SOCLE_DEMO_USER:-socle}
   id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$user"
+  # Ansible's temporary directory for the user, made the way Ansible asks (else its first module
+  # run as that user warns that it created remote_tmp itself); the setup role does the same.
+  install -d -m 0700 -o "$user" -g "$(id -gn "$user")" "$(getent passwd "$user" | cut -d: -f6)/.ansible" \
+    "$(getent passwd "$user" | cut -d: -f6)/.ansible/tmp"
 else
   user=$(id -un)
 fi

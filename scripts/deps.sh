@@ -23,7 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian's package creates and starts a "main" cluster we do not use: keep it out of the way.
 if command -v pg_lsclusters >/dev/null; then
-  pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
-    pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+  # Only the running ones: pg_ctlcluster says "Cluster is not running." (on stdout) otherwise.
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _port status _; do
+    [ "$status" = online ] || continue
+    pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
   done
 fi

@@ -57,11 +57,21 @@ die() { log "ERROR: $*"; exit 1; }
 [ -f "$REQ" ] || die "missing $REQ"
 case "$VENV" in /*) ;; *) VENV="$PWD/$VENV"; STAMP="$VENV/.socle-venv.sha256" ;; esac
 
+ansible_test_pip_version() {
+    sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" \
+        "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py 2>/dev/null | head -n1
+}
+
 install_get_pip_standin() {
-    # Path recorded by the full install below (see "ansible-test's pip bootstrap").
-    local target
-    target=$(cat "$VENV/.socle-get-pip" 2>/dev/null || true)
-    [ -n "$target" ] && [ ! -f "$target" ] || return 0
+    # See "ansible-test's pip bootstrap" below. The path comes from the HOME of whoever runs this
+    # script, not from whoever built the venv: a venv built by root is used by the test user,
+    # who must not try to write into root's home.
+    local pip_ver target
+    pip_ver=$(ansible_test_pip_version)
+    [ -n "$pip_ver" ] && [ -n "${HOME:-}" ] || return 0
+    # Same path as ansible-test's os.path.expanduser('~/.ansible/test/cache/get_pip_X_Y.py').
+    target="$HOME/.ansible/test/cache/get_pip_${pip_ver//./_}.py"
+    [ ! -f "$target" ] || return 0
     if mkdir -p "$(dirname "$target")" 2>/dev/null && cat > "$target.$$" 2>/dev/null <<'PYEOF'
 """Offline stand-in for get-pip.py, written by socle.postgresql's scripts/venv.sh.
 
@@ -214,15 +224,8 @@ log "  collections done in $((SECONDS - cstart)) s"
 # It first looks for ~/.ansible/test/cache/get_pip_<version>.py: we put there a
 # stand-in that bootstraps pip with ensurepip and installs the requested pip
 # version (and the rest) from PyPI. Not fatal: only ansible-test needs it.
-pip_ver=$(sed -n "s/^ *pip='\([0-9.]*\)',.*/\1/p" \
-    "$VENV"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py 2>/dev/null | head -n1)
-if [ -n "$pip_ver" ] && [ -n "${HOME:-}" ]; then
-    # Same path as ansible-test's os.path.expanduser('~/.ansible/test/cache/get_pip_X_Y.py').
-    printf '%s\n' "$HOME/.ansible/test/cache/get_pip_${pip_ver//./_}.py" > "$VENV/.socle-get-pip"
-else
-    log "WARNING: no HOME or cannot tell ansible-test's pip version; skipping its get-pip stand-in"
-    : > "$VENV/.socle-get-pip"
-fi
+[ -n "$(ansible_test_pip_version)" ] \
+    || log "WARNING: cannot tell ansible-test's pip version; skipping its get-pip stand-in"
 
 install_get_pip_standin
 emit_env > "$VENV/socle.env"

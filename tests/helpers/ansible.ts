@@ -49,7 +49,13 @@ export function playbook(dir: string, env: NodeJS.ProcessEnv, plays: unknown[], 
 export function playbookText(dir: string, env: NodeJS.ProcessEnv, text: string, args: string[] = []): PlaybookRun {
   const file = join(dir, `play-${Date.now()}-${Math.random().toString(36).slice(2)}.yml`);
   writeFileSync(file, text);
-  const p = spawnSync(venvBin('ansible-playbook'), ['-i', 'localhost,', '-c', 'local', file, ...args], { env, encoding: 'utf8' });
+  return ansiblePlaybook(env, ['-i', 'localhost,', '-c', 'local', file, ...args]);
+}
+
+/** ansible-playbook with the arguments as given (inventory, playbook file, options). */
+export function ansiblePlaybook(env: NodeJS.ProcessEnv, args: string[], cwd?: string): PlaybookRun {
+  // -vvvv output of a few tasks runs into megabytes.
+  const p = spawnSync(venvBin('ansible-playbook'), args, { env, cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   const output = `${p.stdout}\n${p.stderr}`;
   const m = /localhost\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)/.exec(output);
   return { status: p.status, output, recap: { ok: Number(m?.[1] ?? -1), changed: Number(m?.[2] ?? -1), failed: Number(m?.[3] ?? -1) } };

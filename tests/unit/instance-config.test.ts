@@ -102,6 +102,13 @@ describe('parameters', () => {
     expect(unknownParameters(['work_mem', 'work_mme', 'pg_stat_statements.max'], catalog)).toEqual(['work_mme']);
   });
 
+  test('without listen_addresses in settings, the instance listens on localhost only (as pg_hba.conf admits)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'socle-unit-'));
+    const l = layout(settingsIn(dir), '15', 'main');
+    expect(managedParameters(l, 5433, { work_mem: '8MB' }).listen_addresses).toBe('localhost');
+    expect(managedParameters(l, 5433, { Listen_Addresses: '*' }).listen_addresses).toBe('*');
+  });
+
   test('socle.conf parameters: site base, user settings, port always from its option', () => {
     const dir = mkdtempSync(join(tmpdir(), 'socle-unit-'));
     const l = layout(settingsIn(dir), '15', 'main');

@@ -22,7 +22,9 @@ export const IDENT_MAP = 'socle';
 export function baseParameters(l: InstanceLayout, port: number): Record<string, ConfValue> {
   return {
     port,
-    listen_addresses: '*',
+    // PostgreSQL's own default: TCP on the loopback only, matching the default pg_hba.conf block.
+    // Remote access is a decision: `settings: {listen_addresses: '*'}` plus hba records.
+    listen_addresses: 'localhost',
     unix_socket_directories: l.socketDir,
     cluster_name: l.id,
     logging_collector: true,
