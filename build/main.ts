@@ -177,6 +177,8 @@ function main(): void {
   for (const d of ['docs', 'playbooks', 'tests', 'changelogs']) {
     if (existsSync(join(root, 'galaxy', d))) cpSync(join(root, 'galaxy', d), join(tree, d), { recursive: true });
   }
+  // The Socle's documents (docs/ of the repository) are published with the collection.
+  if (existsSync(join(root, 'docs'))) cpSync(join(root, 'docs'), join(tree, 'docs'), { recursive: true });
   // Molecule scenarios: where Molecule looks for them in a collection (extensions/molecule/<scenario>).
   if (existsSync(join(root, 'molecule'))) cpSync(join(root, 'molecule'), join(tree, 'extensions', 'molecule'), { recursive: true });
   if (existsSync(join(root, 'LICENSE'))) cpSync(join(root, 'LICENSE'), join(tree, 'LICENSE'));
