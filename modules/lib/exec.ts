@@ -32,6 +32,7 @@ export function shellQuote(arg: string): string {
 export function run(file: string, args: readonly string[], opts: CommandOptions = {}): Promise<CommandOutput> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) recorder?.(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -63,4 +64,15 @@ export function run(file: string, args: readonly string[], opts: CommandOptions 
 /** The last `lines` lines of a text, for error messages. */
 export function tail(text: string, lines: number): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * While set, told the pid of every command started: a creation writes them in its marker, so
+ * that if the task is killed, the next task can stop what it left running (an initdb, a base
+ * backup) before it removes the remains.
+ */
+let recorder: ((pid: number) => void) | null = null;
+
+export function recordChildren(fn: ((pid: number) => void) | null): void {
+  recorder = fn;
 }

@@ -35,7 +35,10 @@ export function report(steps: Step[]): PlanReport {
  */
 export async function applySteps(steps: Step[], undo: Array<() => Promise<void>> = []): Promise<void> {
   try {
-    for (const step of steps) await step.apply();
+    for (const step of steps) {
+      await step.apply();
+      if (step.counts !== false) journal.push(step.change);
+    }
   } catch (err) {
     for (const u of [...undo].reverse()) {
       try {
@@ -46,4 +49,23 @@ export async function applySteps(steps: Step[], undo: Array<() => Promise<void>>
     }
     throw err;
   }
+}
+
+/**
+ * What the task has applied so far (the changes of counted steps), whatever happens next: a task
+ * that fails after committing part of its work reports it (changed=true, so handlers fire).
+ * A creation that rolls back to nothing forgets what it undid (forgetAppliedSince).
+ */
+const journal: string[] = [];
+
+export function appliedChanges(): string[] {
+  return [...journal];
+}
+
+export function journalMark(): number {
+  return journal.length;
+}
+
+export function forgetAppliedSince(mark: number): void {
+  journal.length = Math.min(journal.length, mark);
 }

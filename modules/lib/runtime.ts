@@ -7,6 +7,7 @@
 // drops text printed before the JSON and warns about text after it.
 import { readFileSync } from 'node:fs';
 import { formatValidationErrors, type ValidationError } from './validation';
+import { appliedChanges, journalMark } from './plan';
 import { collectSecrets, maskSecrets } from './secrets';
 
 export interface ModuleContext {
@@ -107,6 +108,7 @@ export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, u
     verbosity: args.verbosity,
     warn: (m) => warnings.push(m),
   };
+  const journalAtStart = journalMark();
   const options = dropNulls(args.options) as Record<string, unknown>;
   def.prepare?.(options);
   // Secrets are collected before validation: even a value that fails validation is masked.
@@ -126,6 +128,9 @@ export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, u
     result = { ...rest, ...(ctx.diff && diff ? { diff } : {}) };
   } catch (err) {
     result = failure(def.name, err, args.verbosity);
+    // Work committed before the failure is a change (handlers must fire), and is listed.
+    const applied = appliedChanges().slice(journalAtStart);
+    if (applied.length) Object.assign(result, { changed: true, changes: applied });
   }
   if (warnings.length) result.warnings = warnings;
   return maskSecrets(result, secrets) as Record<string, unknown>;

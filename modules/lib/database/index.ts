@@ -38,6 +38,11 @@ export interface PlanDatabasesContext {
    * default), `databases[2].owner` for the instance's list.
    */
   optionPath?(index: number, path: string): string;
+  /**
+   * Roles that do not exist yet but will when the plan runs (in check mode, the roles the same
+   * task creates before its databases): owners and grantees may name them.
+   */
+  plannedRoles?: ReadonlySet<string>;
 }
 
 export interface DatabasesPlan {
@@ -210,7 +215,7 @@ export async function planDatabases(session: InstanceSession, specs: DatabaseSpe
   }
 
   // 6. the names the plans rely on
-  await verifyChecks(maint, plans.flatMap((p) => p.plan.checks), plans);
+  await verifyChecks(maint, plans.flatMap((p) => p.plan.checks), plans, ctx.plannedRoles ?? new Set());
 
   // 7. steps
   const steps: Step[] = [];
@@ -224,7 +229,7 @@ export async function planDatabases(session: InstanceSession, specs: DatabaseSpe
   return { steps, before, after };
 }
 
-async function verifyChecks(maint: Awaited<ReturnType<InstanceSession['connection']>>, checks: Check[], plans: Array<{ plan: DatabasePlan }>): Promise<void> {
+async function verifyChecks(maint: Awaited<ReturnType<InstanceSession['connection']>>, checks: Check[], plans: Array<{ plan: DatabasePlan }>, plannedRoles: ReadonlySet<string>): Promise<void> {
   if (checks.length === 0) return;
   const errors: string[] = [];
   const roles = [...new Set(checks.filter((c) => c.kind === 'role').map((c) => c.name))];
@@ -232,7 +237,7 @@ async function verifyChecks(maint: Awaited<ReturnType<InstanceSession['connectio
   if (roles.length || tablespaces.length) {
     const found = await readNames(maint, roles, tablespaces);
     for (const c of checks) {
-      if (c.kind === 'role' && !found.roles.has(c.name)) errors.push(`option '${c.path}': role ${c.name} does not exist`);
+      if (c.kind === 'role' && !found.roles.has(c.name) && !plannedRoles.has(c.name)) errors.push(`option '${c.path}': role ${c.name} does not exist`);
       if (c.kind === 'tablespace' && !found.tablespaces.has(c.name)) errors.push(`option '${c.path}': tablespace ${c.name} does not exist`);
     }
   }

@@ -34,8 +34,11 @@ import type { InstanceSession } from './target';
 
 export type Lifecycle = 'create' | 'update' | 'drop';
 
+/** The instance module's options once resolved: the port is known (an omitted one keeps the instance's). */
+export type InstanceSpec = InstanceOptions & { port: number };
+
 export interface ComponentContext {
-  opts: InstanceOptions;
+  opts: InstanceSpec;
   settings: SiteSettings;
   layout: InstanceLayout;
   module: ModuleContext;
@@ -71,6 +74,11 @@ export interface Provision {
 export interface ServerState {
   /** In recovery (a standby): read-only. */
   inRecovery: boolean;
+  /**
+   * Roles an earlier component of this task creates (in check mode, where nothing is applied,
+   * the later components plan as if they existed: a database owned by a role of the same task).
+   */
+  plannedRoles: Set<string>;
 }
 
 export interface SqlContext extends ComponentContext {

@@ -1,31 +1,31 @@
 // Creating an instance: initdb (or a component's provision), configuration files, the
 // components' files, service, passfile, start, replication role, companion services. A failure
 // at any step rolls back to nothing.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { InstanceOptions } from '../../generated/instance';
-import { formatCommand, run } from '../exec';
+import type { InstanceSpec } from './component';
+import { formatCommand, recordChildren, run } from '../exec';
 import { readTextOr, writeFileAtomic } from '../fsutil';
 import { replaceBlock } from '../pg/hba';
 import { renderConf } from '../pg/guc';
 import { connect, LazyConnection } from '../pg/client';
-import { applySteps, type Step } from '../plan';
+import { applySteps, forgetAppliedSince, journalMark, type Step } from '../plan';
 import type { ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
 import { effectiveAuth, hbaAuthLines, identLines, IDENT_BLOCK, INCLUDE_LINE, MANAGED_CONF_HEADER, managedParameters } from './config';
 import type { InstanceLayout } from './layout';
 import { companionSteps, componentParameters, configureSteps, provisionOf, type Components } from './lifecycle';
+import { rejectInvalidParameters } from './check-parameters';
 import { catalogFromBinaries } from './parameters';
 import { passfileSteps, removePassfileStep } from './passfile';
 import { newInstanceRoleSteps } from './roles';
 import type { Service } from './service';
 import { runningState } from './status';
 import {
-  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, rejectReservedSettings, removeInstanceDirs, superuserTarget,
+  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, instanceDirs, rejectReservedSettings, removeInstanceDirs, superuserTarget, userKeys, type Current,
 } from './state';
 
-export function initdbArgs(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions, pwfile: string | null): string[] {
+export function initdbArgs(settings: SiteSettings, l: InstanceLayout, opts: InstanceSpec, pwfile: string | null): string[] {
   const site = settings.postgresql.initdb;
   const args = [
     '--pgdata', l.datadir,
@@ -41,24 +41,37 @@ export function initdbArgs(settings: SiteSettings, l: InstanceLayout, opts: Inst
   return args;
 }
 
-export async function create(settings: SiteSettings, l: InstanceLayout, service: Service, k: Components, opts: InstanceOptions): Promise<ModuleResult> {
+export async function create(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, k: Components, opts: InstanceSpec): Promise<ModuleResult> {
   const ctx = k.context.module;
   const params = managedParameters(l, opts.port, rejectReservedSettings(opts.settings), componentParameters(k));
   const catalog = await catalogFromBinaries(l.bindir);
   checkNames(params, catalog);
+  await rejectInvalidParameters(l.bindir, params, userKeys(opts));
   const auth = effectiveAuth(settings, opts.auth);
   const managedText = renderConf(params, MANAGED_CONF_HEADER);
   const hbaBlock = hbaAuthLines(auth, settings.postgresql.replrole);
   const undo = k.undo;
   const steps: Step[] = [];
-  const removeOnFailure = () => undo.push(async () => removeInstanceDirs(l));
 
+  if (cur.interrupted) steps.push(removeRemainsStep(l, service));
+  // From here until the end, the marker tells a later task that this creation did not finish.
+  steps.push({
+    change: `mark the creation of ${l.id} as in progress`,
+    commands: [`write ${l.creationMarker}`],
+    counts: false,
+    async apply() {
+      undo.push(async () => removeInstanceDirs(l));
+      mkdirSync(dirname(l.creationMarker), { recursive: true, mode: 0o700 });
+      writeFileSync(l.creationMarker, `${process.pid}\n`, { mode: 0o600 });
+      recordChildren((pid) => appendFileSync(l.creationMarker, `${pid}\n`));
+    },
+  });
   // The data directory: initdb, unless a component makes it (a standby's base backup, a restore).
   const provision = provisionOf(k);
   if (provision) {
-    steps.push({ ...provision.step, apply: async () => { removeOnFailure(); await provision.step.apply(); } });
+    steps.push(provision.step);
   } else {
-    steps.push(initdbStep(settings, l, opts, removeOnFailure));
+    steps.push(initdbStep(settings, l, opts));
   }
   steps.push({
     change: `configure instance ${l.id}`,
@@ -110,9 +123,24 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
   }
   const status = opts.state === 'stopped' ? 'stopped' : 'running';
   steps.push(...companionSteps(k, status));
+  steps.push({
+    change: `creation of ${l.id} complete`,
+    commands: [`remove ${l.creationMarker}`],
+    counts: false,
+    async apply() {
+      recordChildren(null);
+      rmSync(l.creationMarker, { force: true });
+    },
+  });
   if (!ctx.checkMode) {
+    const mark = journalMark();
     try {
       await applySteps(steps, undo);
+    } catch (err) {
+      recordChildren(null);
+      // Rolled back to nothing: what it had done is undone.
+      forgetAppliedSince(mark);
+      throw err;
     } finally {
       await db.close();
     }
@@ -126,27 +154,72 @@ export async function create(settings: SiteSettings, l: InstanceLayout, service:
   );
 }
 
+/** A creation was killed (the marker is there): its server stopped, its unit and files removed. */
+function removeRemainsStep(l: InstanceLayout, service: Service): Step {
+  const uninstall = service.uninstall();
+  const pgCtl = join(l.bindir, 'pg_ctl');
+  return {
+    change: `remove the remains of an interrupted creation of ${l.id}`,
+    commands: [formatCommand(pgCtl, ['stop', '-D', l.datadir, '-m', 'immediate', '-w', '-s']), ...uninstall.commands, ...instanceDirs(l).map((d) => formatCommand('rm', ['-rf', d]))],
+    async apply() {
+      await killLeftovers(l);
+      if (runningState(l.datadir)) await run(pgCtl, ['stop', '-D', l.datadir, '-m', 'immediate', '-w', '-s']);
+      if (uninstall.commands.length) await uninstall.run().catch(() => undefined);
+      removeInstanceDirs(l);
+    },
+  };
+}
+
+/**
+ * The commands a killed creation had started (initdb and the postgres it runs, pg_basebackup:
+ * their pids follow the task's own in the marker) may still run, writing into the directories
+ * about to be removed: they and their descendants are stopped first. A recorded pid is only
+ * trusted if that process still works on this instance's data directory (pids are reused).
+ */
+async function killLeftovers(l: InstanceLayout): Promise<void> {
+  const recorded = readTextOr(l.creationMarker, '').split('\n').slice(1).map(Number).filter((p) => Number.isInteger(p) && p > 0);
+  const roots = recorded.filter((pid) => readTextOr(`/proc/${pid}/cmdline`, '').split('\0').includes(l.datadir));
+  if (!roots.length) return;
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    const ppid = Number(/\) \S+ (\d+)/.exec(readTextOr(`/proc/${e}/stat`, ''))?.[1]);
+    if (ppid) children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+  }
+  const tree: number[] = [];
+  const visit = (pid: number) => {
+    tree.push(pid);
+    for (const c of children.get(pid) ?? []) visit(c);
+  };
+  roots.forEach(visit);
+  for (const pid of tree) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone already */
+    }
+  }
+  const gone = (pid: number) => !existsSync(`/proc/${pid}`) || / Z /.test(readTextOr(`/proc/${pid}/stat`, '').split(')')[1] ?? '');
+  for (let i = 0; i < 200 && !tree.every(gone); i++) await new Promise((r) => setTimeout(r, 25));
+}
+
 /** initdb, the super-user's password given through a private file, never on a command line. */
-function initdbStep(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions, removeOnFailure: () => void): Step {
+function initdbStep(settings: SiteSettings, l: InstanceLayout, opts: InstanceSpec): Step {
   const initdb = join(l.bindir, 'initdb');
   const shownArgs = initdbArgs(settings, l, opts, opts.surole_password ? '<private file>' : null);
   return {
     change: `create instance ${l.id}`,
     commands: [formatCommand(initdb, shownArgs)],
     async apply() {
-      removeOnFailure();
       mkdirSync(dirname(l.datadir), { recursive: true, mode: 0o700 });
       mkdirSync(dirname(l.waldir), { recursive: true, mode: 0o700 });
-      const secretDir = opts.surole_password ? mkdtempSync(join(tmpdir(), 'socle-')) : null;
+      // Beside the data directory, not in /tmp: a task killed during initdb leaves it where the
+      // next task (which removes the remains of the creation) finds it.
+      const pwfile = opts.surole_password ? l.initdbPwfile : null;
       try {
-        let pwfile: string | null = null;
-        if (secretDir) {
-          pwfile = join(secretDir, 'pwfile');
-          writeFileSync(pwfile, opts.surole_password + '\n', { mode: 0o600 });
-        }
+        if (pwfile) writeFileSync(pwfile, opts.surole_password + '\n', { mode: 0o600 });
         await run(initdb, initdbArgs(settings, l, opts, pwfile));
       } finally {
-        if (secretDir) rmSync(secretDir, { recursive: true, force: true });
+        if (pwfile) rmSync(pwfile, { force: true });
       }
     },
   };

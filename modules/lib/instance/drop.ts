@@ -6,20 +6,21 @@ import { parseConf } from '../pg/guc';
 import { applySteps, type Step } from '../plan';
 import type { ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
-import type { InstanceOptions } from '../../generated/instance';
+import type { InstanceSpec } from './component';
 import { HBA_AUTH_BLOCK } from './config';
 import type { InstanceLayout } from './layout';
 import { companionSteps, dropSteps, type Components } from './lifecycle';
 import { removePassfileStep } from './passfile';
 import type { Service } from './service';
+import { runningState } from './status';
 import { baseFacts, describe, finish, instanceDirs, removeInstanceDirs, type Current } from './state';
 
-export async function drop(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, k: Components, opts: InstanceOptions): Promise<ModuleResult> {
+export async function drop(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, k: Components, opts: InstanceSpec): Promise<ModuleResult> {
   const ctx = k.context.module;
   // The components first (their services stop before the instance, their files go), in reverse order.
   const steps: Step[] = [...companionSteps(k, 'absent'), ...dropSteps(k)];
-  if (cur.exists) {
-    if (cur.running) {
+  if (cur.exists || cur.interrupted) {
+    if (runningState(l.datadir)) {
       const stop = service.stop();
       steps.push({ change: `stop instance ${l.id}`, commands: stop.commands, counts: false, apply: stop.run });
     }

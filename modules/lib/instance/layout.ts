@@ -23,6 +23,13 @@ export interface InstanceLayout {
   unitName: string;
   unitFile: string;
   lockFile: string;
+  /**
+   * Written before a creation starts and removed when it has finished: an instance found with it
+   * is the remains of a creation that was interrupted (killed), removed and created again.
+   */
+  creationMarker: string;
+  /** The super-user's password for initdb, while initdb runs (removed after, and by a recovery). */
+  initdbPwfile: string;
 }
 
 function fill(template: string, version: string, name: string): string {
@@ -57,6 +64,8 @@ export function layout(settings: SiteSettings, version: string, name: string): I
     unitName,
     unitFile: join(settings.unitPath, unitName),
     lockFile: join(settings.runPrefix, 'locks', `instance-${name}.lock`),
+    creationMarker: `${datadir}.socle-creating`,
+    initdbPwfile: `${datadir}.socle-pwfile`,
   };
 }
 

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { dump } from 'js-yaml';
-import type { InstanceOptions } from '../../generated/instance';
+import type { InstanceSpec } from './component';
 import type { CompanionService } from '../daemon';
 import type { Connection } from '../pg/client';
 import { applySteps, report, type Step } from '../plan';
@@ -24,7 +24,7 @@ export interface Components {
 
 export function componentsFor(
   all: InstanceComponent[],
-  args: { opts: InstanceOptions; settings: SiteSettings; layout: InstanceLayout; module: ModuleContext; lifecycle: Lifecycle; current: Current; port: number },
+  args: { opts: InstanceSpec; settings: SiteSettings; layout: InstanceLayout; module: ModuleContext; lifecycle: Lifecycle; current: Current; port: number },
 ): Components {
   const undo: Array<() => Promise<void>> = [];
   const context: ComponentContext = {
@@ -133,7 +133,7 @@ async function sqlPhase(k: Components, exists: boolean): Promise<SqlReport> {
   }
   await inSession(context.settings, context.layout, async (session) => {
     const { rows } = await (await session.connection()).query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
-    const server: ServerState = { inRecovery: rows[0].r };
+    const server: ServerState = { inRecovery: rows[0].r, plannedRoles: new Set() };
     for (const c of wanting) {
       const plan = await c.sql!({ ...context, session, server });
       if (!context.module.checkMode) await applySteps(plan.steps, plan.undo ?? []);

@@ -1,6 +1,6 @@
 // The super-user's entry in the libpq passfile (~/.pgpass), when the site settings ask for it
 // (postgresql.surole.pgpass). Entries are `*:<port>:*:<role>:<password>`, like pglift's.
-import type { InstanceOptions } from '../../generated/instance';
+import type { InstanceSpec } from './component';
 import { readTextOr, writePrivateFileAtomic } from '../fsutil';
 import { removePassfileEntries, setPassfileEntry } from '../passfile';
 import type { Step } from '../plan';
@@ -10,7 +10,7 @@ import type { InstanceLayout } from './layout';
 const readPassfile = (path: string): string => readTextOr(path, '');
 
 /** Steps keeping the super-user's entry for `opts.port` (nothing when it is already there). */
-export function passfileSteps(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions): Step[] {
+export function passfileSteps(settings: SiteSettings, l: InstanceLayout, opts: InstanceSpec): Step[] {
   const path = settings.postgresql.auth.passfile;
   const su = settings.postgresql.surole;
   if (!path || !su.pgpass || opts.surole_password === undefined) return [];

@@ -2,7 +2,7 @@
 // site settings (LOGIN REPLICATION, member of pg_read_all_stats, like pglift). Passwords are
 // sent as SCRAM verifiers computed here, so the plain text never reaches the server's logs, and
 // shown masked.
-import type { InstanceOptions } from '../../generated/instance';
+import type { InstanceSpec } from './component';
 import type { Connection } from '../pg/client';
 import { quoteIdent, quoteLiteral } from '../pg/quote';
 import { passwordMatches, scramVerifier } from '../pg/scram';
@@ -41,7 +41,7 @@ function createReplrole(name: string, password: string | undefined): SqlStep {
 }
 
 /** For a new instance: the super-user's password is set by initdb; only the replication role is left. */
-export function newInstanceRoleSteps(settings: SiteSettings, opts: InstanceOptions): SqlStep[] {
+export function newInstanceRoleSteps(settings: SiteSettings, opts: InstanceSpec): SqlStep[] {
   const repl = settings.postgresql.replrole;
   return repl ? [createReplrole(repl, opts.replrole_password)] : [];
 }
@@ -54,7 +54,7 @@ interface RoleRow {
   stats_member: boolean;
 }
 
-export async function roleSteps(settings: SiteSettings, opts: InstanceOptions, conn: Connection): Promise<SqlStep[]> {
+export async function roleSteps(settings: SiteSettings, opts: InstanceSpec, conn: Connection): Promise<SqlStep[]> {
   const su = settings.postgresql.surole.name;
   const repl = settings.postgresql.replrole;
   const names = repl ? [su, repl] : [su];

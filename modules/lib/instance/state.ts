@@ -1,6 +1,6 @@
 // What the instance module reads of an instance and reports about it, shared by its create,
 // update and drop paths.
-import { rmdirSync, rmSync } from 'node:fs';
+import { existsSync, rmdirSync, rmSync } from 'node:fs';
 import { readTextOr } from '../fsutil';
 import { dirname } from 'node:path';
 import type { ConnectionTarget } from '../pg/client';
@@ -8,7 +8,7 @@ import { replaceBlock } from '../pg/hba';
 import { report, type Step } from '../plan';
 import { ModuleError, type ModuleContext, type ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
-import type { InstanceOptions } from '../../generated/instance';
+import type { InstanceSpec } from './component';
 import { HBA_AUTH_BLOCK, type ConfValue } from './config';
 import { exists, type InstanceLayout } from './layout';
 import { unknownParameters, type ParameterCatalog } from './parameters';
@@ -17,6 +17,8 @@ import { runningState, type RunningState } from './status';
 /** What is on disk and running now. */
 export interface Current {
   exists: boolean;
+  /** The remains of an interrupted creation are on disk (see InstanceLayout.creationMarker). */
+  interrupted: boolean;
   running: RunningState | null;
   managedText: string | null;
   hbaText: string | null;
@@ -25,9 +27,11 @@ export interface Current {
 
 
 export function inspect(l: InstanceLayout): Current {
-  const isThere = exists(l);
+  const interrupted = existsSync(l.creationMarker);
+  const isThere = exists(l) && !interrupted;
   return {
     exists: isThere,
+    interrupted,
     running: isThere ? runningState(l.datadir) : null,
     managedText: readTextOr(l.managedConf, null),
     hbaText: readTextOr(l.hbaFile, null),
@@ -73,10 +77,16 @@ export function instanceDirs(l: InstanceLayout): string[] {
   return [l.datadir, ...(l.waldir.startsWith(l.datadir + '/') ? [] : [l.waldir])];
 }
 
-/** Data and WAL, and the parents they leave empty (pgsql/<version>/<name>). */
+/**
+ * Data and WAL, the creation's own files, then the parents they leave empty
+ * (pgsql/<version>/<name>). The marker goes after the data: a removal interrupted half-way is
+ * still recognised as the remains of a creation.
+ */
 export function removeInstanceDirs(l: InstanceLayout): void {
+  rmSync(l.initdbPwfile, { force: true });
+  for (const d of instanceDirs(l)) rmSync(d, { recursive: true, force: true });
+  rmSync(l.creationMarker, { force: true });
   for (const d of instanceDirs(l)) {
-    rmSync(d, { recursive: true, force: true });
     try {
       rmdirSync(dirname(d));
     } catch {
@@ -109,6 +119,11 @@ export function rejectReservedSettings(settings: Record<string, ConfValue>): Rec
   return settings;
 }
 
+/** The parameter names the user's `settings` declare (lower case), for messages naming the option. */
+export function userKeys(opts: InstanceSpec): Set<string> {
+  return new Set(Object.keys(opts.settings ?? {}).map((k) => k.toLowerCase()));
+}
+
 export function checkNames(params: Record<string, ConfValue>, catalog: ParameterCatalog): void {
   const unknown = unknownParameters(Object.keys(params), catalog);
   if (unknown.length) {
@@ -116,6 +131,6 @@ export function checkNames(params: Record<string, ConfValue>, catalog: Parameter
   }
 }
 
-export function superuserTarget(settings: SiteSettings, l: InstanceLayout, opts: InstanceOptions, port: number, socketDir = l.socketDir): ConnectionTarget {
+export function superuserTarget(settings: SiteSettings, l: InstanceLayout, opts: InstanceSpec, port: number, socketDir = l.socketDir): ConnectionTarget {
   return { host: socketDir, port, user: settings.postgresql.surole.name, password: opts.surole_password };
 }

@@ -2,7 +2,7 @@
 // PostgreSQL reads it; a reload, or a pending restart (restart_on_changes restarts).
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { InstanceOptions } from '../../generated/instance';
+import type { InstanceSpec } from './component';
 import { readTextOr, writeFileAtomic } from '../fsutil';
 import { readBlock } from '../pg/hba';
 import { parseConf, renderConf } from '../pg/guc';
@@ -14,15 +14,16 @@ import type { SiteSettings } from '../settings';
 import { effectiveAuth, hbaAuthLines, HBA_AUTH_BLOCK, MANAGED_CONF_HEADER, managedParameters, type ConfValue } from './config';
 import { inRecovery, type InstanceLayout } from './layout';
 import { companionSteps, componentParameters, configureSteps, type Components } from './lifecycle';
+import { rejectInvalidParameters } from './check-parameters';
 import { catalogFromBinaries, catalogFromServer, changedParameters, restartNeeded, type ParameterCatalog } from './parameters';
 import { passfileSteps, removePassfileStep } from './passfile';
 import { roleSteps } from './roles';
 import type { Service } from './service';
 import {
-  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, rejectReservedSettings, superuserTarget, type Current,
+  baseFacts, checkNames, describe, envFacts, finish, hbaFileFor, rejectReservedSettings, superuserTarget, userKeys, type Current,
 } from './state';
 
-export async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, k: Components, opts: InstanceOptions): Promise<ModuleResult> {
+export async function update(settings: SiteSettings, l: InstanceLayout, cur: Current, service: Service, k: Components, opts: InstanceSpec): Promise<ModuleResult> {
   const ctx = k.context.module;
   const wanted = managedParameters(l, opts.port, rejectReservedSettings(opts.settings), componentParameters(k));
   const currentParams = Object.fromEntries(parseConf(cur.managedText ?? '')) as Record<string, ConfValue>;
@@ -42,6 +43,7 @@ export async function update(settings: SiteSettings, l: InstanceLayout, cur: Cur
       catalog = conn ? await catalogFromServer(conn) : await catalogFromBinaries(l.bindir);
       changed = changedParameters(currentParams, wanted, catalog);
       checkNames(Object.fromEntries(changed.filter((n) => n in wanted).map((n) => [n, wanted[n]])), catalog);
+      if (changed.length) await rejectInvalidParameters(l.bindir, wanted, userKeys(opts));
     }
     const pendingBefore = conn && catalog ? restartNeeded([], wanted, catalog) : pendingWithoutServer;
     const needRestart = conn && catalog && changed.length ? restartNeeded(changed, wanted, catalog) : pendingBefore;
@@ -93,7 +95,8 @@ export async function update(settings: SiteSettings, l: InstanceLayout, cur: Cur
 
     // Service state.
     let restarted = false;
-    if (opts.state === 'restarted' || (running && opts.state === 'started' && needRestart && opts.restart_on_changes && reload)) {
+    // restart_on_changes also applies a restart left pending by an earlier task.
+    if (opts.state === 'restarted' || (running && opts.state === 'started' && needRestart && opts.restart_on_changes)) {
       const a = running ? service.restart() : service.start();
       steps.push({ change: `${running ? 'restart' : 'start'} instance ${l.id}`, commands: a.commands, apply: a.run });
       restarted = true;

@@ -12,7 +12,7 @@ export const databasesComponent: InstanceComponent = {
       c.module.warn(`instance ${c.layout.id} is a standby (read-only): its databases were not applied`);
       return { steps: [] };
     }
-    const plan = await planDatabases(c.session, c.opts.databases!, { optionPath: (i, p) => `databases[${i}].${p}` });
+    const plan = await planDatabases(c.session, c.opts.databases!, { optionPath: (i, p) => `databases[${i}].${p}`, plannedRoles: c.server.plannedRoles });
     return { steps: plan.steps, before: plan.before, after: plan.after };
   },
 };

@@ -19,6 +19,7 @@ export const rolesComponent: InstanceComponent = {
       connect: (db) => c.session.connection(db),
       optionPrefix: (i) => `roles[${i}].`,
     });
+    for (const [name, state] of Object.entries(plan.after)) if (state.state !== 'absent') c.server.plannedRoles.add(name);
     return { steps: plan.steps, undo: plan.undo, before: plan.before, after: plan.after };
   },
 };
