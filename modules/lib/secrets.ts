@@ -1,6 +1,14 @@
 // Secrets (options marked `x-secret` in the schemas) never appear in any output. Modules build
-// their own masked texts (`PASSWORD '********'`); this is the safety net applied to the whole
-// result: any occurrence of a secret value in any string is replaced.
+// their own masked texts (`PASSWORD '********'`, `password=********`); this is the safety net
+// applied to the whole result, for a secret that reaches a text some other way (a server's error
+// message quoting a value, an exception).
+//
+// What is masked is the secret *as a value of its own*: an occurrence that stands alone, not one
+// that is a piece of a longer word. With `password: e`, `postgres` and `/srv/pgsql/data` must stay
+// as they are, while `password=e`, `'e'`, `u:e@host` or a value that is just `e` are masked. A
+// secret also reaches texts in the forms our code writes it in (an SQL literal doubles its quotes,
+// a conninfo value escapes `\` and `'`, a URI percent-encodes it, the passfile escapes `:`):
+// those forms are masked too.
 export const MASK = '********';
 
 /** Values found at the given paths (`*` matches any key or array index). */
@@ -25,22 +33,65 @@ export function collectSecrets(options: unknown, paths: string[][]): string[] {
   return [...found].sort((a, b) => b.length - a.length);
 }
 
+/** The forms a secret takes in the texts we build: as is, and as our quoting functions write it. */
+export function secretForms(secret: string): string[] {
+  const forms = new Set([
+    secret,
+    secret.replace(/'/g, "''"), // SQL literal (quoteLiteral)
+    secret.replace(/\\/g, '\\\\').replace(/'/g, "\\'"), // conninfo value (conninfoValue)
+    secret.replace(/[\\:]/g, (c) => '\\' + c), // passfile field
+  ]);
+  try {
+    forms.add(encodeURIComponent(secret)); // postgresql:// URI
+  } catch {
+    /* a lone surrogate cannot be percent-encoded, nor written in a URI by us */
+  }
+  return [...forms].sort((a, b) => b.length - a.length);
+}
+
+const WORD = /[\p{L}\p{N}_]/u;
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * A matcher for every form of every secret, each standing alone: a form that begins (ends) with a
+ * letter, digit or `_` must not be preceded (followed) by one. A form beginning or ending with
+ * punctuation is its own boundary there.
+ */
+export function secretPattern(secrets: string[]): RegExp | null {
+  const forms = [...new Set(secrets.flatMap(secretForms))].sort((a, b) => b.length - a.length);
+  if (forms.length === 0) return null;
+  const alternatives = forms.map((f) => {
+    const [first] = [...f];
+    const last = [...f].pop()!;
+    const before = WORD.test(first) ? '(?<![\\p{L}\\p{N}_])' : '';
+    const after = WORD.test(last) ? '(?![\\p{L}\\p{N}_])' : '';
+    return `${before}${escapeRegExp(f)}${after}`;
+  });
+  return new RegExp(alternatives.join('|'), 'gu');
+}
+
 export function maskText(text: string, secrets: string[]): string {
-  let out = text;
-  for (const s of secrets) out = out.split(s).join(MASK);
-  return out;
+  const re = secretPattern(secrets);
+  return re ? text.replace(re, MASK) : text;
 }
 
 export function maskSecrets(value: unknown, secrets: string[]): unknown {
-  if (secrets.length === 0) return value;
-  if (typeof value === 'string') return maskText(value, secrets);
-  if (Array.isArray(value)) return value.map((v) => maskSecrets(v, secrets));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    // Keys are the module's own names (`failed`, `changed`...), never user data: masking a short
-    // secret inside them would break the result itself.
-    for (const [k, v] of Object.entries(value)) out[k] = maskSecrets(v, secrets);
-    return out;
-  }
-  return value;
+  const re = secretPattern(secrets);
+  if (!re) return value;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.replace(re, MASK);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      // Keys are the module's own names (`failed`, `changed`...), never user data: masking a
+      // secret inside them would break the result itself.
+      for (const [k, x] of Object.entries(v)) out[k] = walk(x);
+      return out;
+    }
+    return v;
+  };
+  return walk(value);
 }
