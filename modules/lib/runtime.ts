@@ -96,8 +96,34 @@ export function toAnsibleJson(result: object): string {
   return JSON.stringify(result).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
+/** No option of any module nests this deep: anything deeper is refused before it is walked. */
+export const MAX_DEPTH = 64;
+
+/**
+ * The path (`a.b[3]`) of the first value nested deeper than `max` levels, or null. Iterative: the
+ * recursive walks that follow (dropNulls, secrets, validation) would overflow the stack on a
+ * hostile args file and fail with a RangeError instead of naming the option.
+ */
+export function tooDeep(value: unknown, max = MAX_DEPTH): string | null {
+  const stack: Array<[unknown, string, number]> = [[value, '', 0]];
+  while (stack.length) {
+    const [v, path, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return path || '(root)';
+    for (const [k, child] of Object.entries(v)) {
+      const p = Array.isArray(v) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+      stack.push([child, p, depth + 1]);
+    }
+  }
+  return null;
+}
+
 /** Runs a module definition against parsed Ansible args; never throws. */
 export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const deep = tooDeep(raw);
+  if (deep !== null) {
+    return { failed: true, changed: false, msg: `${def.name}: invalid options: option '${deep}' is nested deeper than ${MAX_DEPTH} levels` };
+  }
   const args = splitAnsibleArgs(raw);
   const warnings: string[] = [];
   const ctx: ModuleContext = {
