@@ -53,8 +53,8 @@ describe('limits the schemas must state (PostgreSQL would fail later, without th
       expect(errors('database', { instance: bad, name: 'd' })).toMatch(/^invalid options: option 'instance' must be <version>\/<name>/);
     }
     for (const bad of ['.', '..', 'a\nb']) {
-      expect(errors('instance', { name: bad })).toMatch(/^invalid options: option 'name' must not be '\.' or '\.\.'/);
-      expect(errors('instance_info', { name: bad })).toMatch(/^invalid options: option 'name' must not be '\.' or '\.\.'/);
+      expect(errors('instance', { name: bad })).toMatch(/^invalid options: option 'name' must not contain '-' or '\/' nor control characters \(line breaks, NUL\), and must not be '\.' or '\.\.'$/);
+      expect(errors('instance_info', { name: bad })).toMatch(/^invalid options: option 'name' must not contain '-' or '\/' nor control characters \(line breaks, NUL\), and must not be '\.' or '\.\.'$/);
     }
     for (const good of ['main', '15/main', '.main', 'a..b', 'été']) expect(errors('role', { instance: good, name: 'r' })).toBeNull();
   });

@@ -6,7 +6,7 @@ import { quoteIdent, quoteLiteral } from '../pg/quote';
 import { ModuleError } from '../runtime';
 import type { DatabaseRow, InsideCatalog, ServerFacts, SubscriptionRow } from './catalog';
 import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from './conninfo';
-import { implicitAcl, planPrivileges, type PrivilegeView } from './privileges';
+import { aclNewOwner, implicitAcl, planPrivileges, type PrivilegeView } from './privileges';
 import { parseSetconfig, planSettings } from './settings';
 import type { NormalizedSpec } from './spec';
 import type { Change, Check } from './types';
@@ -238,6 +238,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   const schemas = new Map((inside.schemas ?? []).map((s) => [s.name, s.owner]));
   const newSchemas = new Map<string, string>();
   const droppedSchemas = new Set<string>();
+  const schemaOwnerChanges = new Map<string, [string, string]>();
   if (spec.schemas) {
     if (before.state === 'present') before.schemas = [...schemas].map(([n, o]) => ({ name: n, owner: o }));
     for (const s of spec.schemas) {
@@ -262,6 +263,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
             statements: [{ sql: `ALTER SCHEMA ${quoteIdent(s.name)} OWNER TO ${quoteIdent(s.owner)}` }],
           });
           schemas.set(s.name, s.owner);
+          schemaOwnerChanges.set(s.name, [cur, s.owner]);
         }
       } else if (cur !== undefined) {
         drops.push({ change: `drop schema ${s.name} from database ${name}`, mode: 'transaction', statements: [{ sql: `DROP SCHEMA ${quoteIdent(s.name)}` }] });
@@ -325,9 +327,16 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   // privileges
   const privChanges: Change[] = [];
   if (spec.privileges) {
-    const databaseAcl = current ? current.acl ?? [] : implicitAcl('database', owner);
-    const p = planPrivileges(spec.privileges, { database: name, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas });
-    if (before.state === 'present') before.privileges = p.before;
+    // The owner change runs before the grants: they are planned against the ACL it leaves.
+    const databaseAcl = current ? aclNewOwner(current.acl ?? [], current.owner, owner) : implicitAcl('database', owner);
+    const p = planPrivileges(spec.privileges, { database: name, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas, schemaOwnerChanges });
+    if (before.state === 'present') {
+      // The diff's "before" is the ACL as it is, before the owner changes.
+      const asIs = current && (current.owner !== owner || schemaOwnerChanges.size)
+        ? planPrivileges(spec.privileges, { database: name, databaseAcl: current.acl ?? [], inside, defaultOwner: current.owner, newSchemas, droppedSchemas }).before
+        : p.before;
+      before.privileges = asIs;
+    }
     after.privileges = p.after;
     privChanges.push(...p.changes);
     checks.push(...p.checks);

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { InstanceLayout } from '../instance/layout';
 import type { Connection } from '../pg/client';
 import { hbaFileErrors } from '../pg/file-checks';
-import { readTextOr, writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
+import { readTextOr, whyNotWritable, writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
 import type { Step } from '../plan';
 import { ModuleError } from '../runtime';
 import type { SiteSettings } from '../settings';
@@ -176,6 +176,13 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
   for (const { r, p } of plans) if (p.change) steps.push(sqlStep(p, r, conn, ctx));
   const passEdits = plans.filter((x) => x.p.passfile).map((x) => x.p.passfile!);
   if (passEdits.length && passfilePath) {
+    // Checked now: the roles' SQL commits before the passfile is written, so a passfile that
+    // cannot be written must stop the task before anything is.
+    const why = whyNotWritable(passfilePath);
+    if (why) {
+      const first = plans.find((x) => x.p.passfile)!.r;
+      throw new ModuleError(`option '${first.where}${first.pgpass !== undefined ? 'pgpass' : 'state'}': cannot write the passfile ${passfilePath} (postgresql.auth.passfile of the site settings): ${why}`);
+    }
     steps.push({
       change: `${passEdits.map((e) => e.summary).join(', ')} in ${passfilePath}`,
       commands: [`update ${passfilePath}`],
