@@ -9,13 +9,26 @@
 // secret also reaches texts in the forms our code writes it in (an SQL literal doubles its quotes,
 // a conninfo value escapes `\` and `'`, a URI percent-encodes it, the passfile escapes `:`):
 // those forms are masked too.
+import { splitPassword } from './pg/conninfo';
+
 export const MASK = '********';
+
+/**
+ * Last step of a secret path (`x-secret: conninfo` in a schema): the option is a connection string
+ * whose password, when it carries one, is the secret (`clone.dsn`), not the whole string.
+ */
+export const CONNINFO_PASSWORD = '(password in conninfo)';
 
 /** Values found at the given paths (`*` matches any key or array index). */
 export function collectSecrets(options: unknown, paths: string[][]): string[] {
   const found = new Set<string>();
   const walk = (node: unknown, path: string[]) => {
     if (node === undefined || node === null) return;
+    if (path.length === 1 && path[0] === CONNINFO_PASSWORD) {
+      const password = typeof node === 'string' ? splitPassword(node).password : undefined;
+      if (password) found.add(password);
+      return;
+    }
     if (path.length === 0) {
       if (typeof node === 'string' || typeof node === 'number') {
         const s = String(node);

@@ -9,6 +9,7 @@
 import type { InstanceSession } from '../instance/target';
 import type { Step } from '../plan';
 import { quoteIdent } from '../pg/quote';
+import { queryUnlogged } from '../pg/unlogged';
 import { ModuleError } from '../runtime';
 import {
   insideNeeded,
@@ -336,7 +337,7 @@ function stepsFor(session: InstanceSession, spec: NormalizedSpec, plan: Database
           if (c.creates) created.db = true;
         } else if (c.mode === 'autocommit') {
           const conn = await session.connection(name);
-          for (const s of c.statements) await conn.query(s.sql);
+          for (const s of c.statements) await (s.secret ? queryUnlogged(conn, s.sql) : conn.query(s.sql));
           if (c.subscription) created.subscriptions.push(c.subscription);
         } else if (c.mode === 'clone') {
           await session.release(name);

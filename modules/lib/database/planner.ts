@@ -5,7 +5,7 @@
 import { quoteIdent, quoteLiteral } from '../pg/quote';
 import { ModuleError } from '../runtime';
 import type { DatabaseRow, InsideCatalog, ServerFacts, SubscriptionRow } from './catalog';
-import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from './conninfo';
+import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from '../pg/conninfo';
 import { aclNewOwner, implicitAcl, planPrivileges, type PrivilegeView } from './privileges';
 import { parseSetconfig, planSettings } from './settings';
 import type { NormalizedSpec } from './spec';
@@ -404,6 +404,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
       }
       const conn = withPassword(s.conninfo!, s.password);
       const connSql = { sql: quoteLiteral(conn.real), shown: quoteLiteral(conn.shown) };
+      const secret = s.password !== undefined;
       const pubList = s.publications.map(quoteIdent).join(', ');
       const stored = { name: s.name, database: name, enabled: s.enabled, conninfo: conn.real, publications: s.publications };
       if (!cur) {
@@ -411,7 +412,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
         subChanges.push({
           change: `create subscription ${s.name} in database ${name} to ${s.publications.join(', ')}`,
           mode: 'autocommit',
-          statements: [{ sql: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.sql} PUBLICATION ${pubList}${opts}`, shown: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.shown} PUBLICATION ${pubList}${opts}` }],
+          statements: [{ sql: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.sql} PUBLICATION ${pubList}${opts}`, shown: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.shown} PUBLICATION ${pubList}${opts}`, secret }],
           subscription: s.name,
         });
         subs.set(s.name, stored);
@@ -430,7 +431,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
         subChanges.push({
           change: `change the connection of subscription ${s.name} of database ${name}`,
           mode: 'autocommit',
-          statements: [{ sql: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.sql}`, shown: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.shown}` }],
+          statements: [{ sql: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.sql}`, shown: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.shown}`, secret }],
         });
       }
       if (!sameSet(cur.publications, s.publications)) {

@@ -6,6 +6,8 @@ export interface Statement {
   sql: string;
   /** What is shown, when it differs from `sql` (password masked). */
   shown?: string;
+  /** `sql` carries a secret: run so that the server does not log its text (pg/unlogged.ts). */
+  secret?: boolean;
 }
 
 /**

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { InstanceLayout } from '../instance/layout';
 import type { Connection } from '../pg/client';
 import { hbaFileErrors } from '../pg/file-checks';
+import { queryUnlogged } from '../pg/unlogged';
 import { readTextOr, whyNotWritable, writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
 import type { Step } from '../plan';
 import { ModuleError } from '../runtime';
@@ -79,7 +80,7 @@ function pgError(err: unknown): string {
 async function runGroup(conn: Connection, group: Statement[]): Promise<void> {
   const inTransaction = group.length > 1;
   try {
-    for (const s of group) await conn.query(s.sql());
+    for (const s of group) await (s.secret ? queryUnlogged(conn, s.sql(), inTransaction) : conn.query(s.sql()));
   } catch (err) {
     if (inTransaction) await conn.query('ROLLBACK').catch(() => undefined);
     throw err;

@@ -17,6 +17,8 @@ export interface Statement {
   sql: () => string;
   /** Run in this database rather than on the main connection's (DROP/REASSIGN OWNED). */
   database?: string;
+  /** Carries a secret (a password verifier): run so that the server does not log it (pg/unlogged.ts). */
+  secret?: boolean;
 }
 
 /** A role as shown in the diff: never its password, only whether it has one. */
@@ -295,7 +297,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
     const head = `CREATE ROLE ${role(r.name)}${clauses.map((c) => ' ' + c).join('')}`;
     if (r.password) {
       const pw = passwordSql(r);
-      statements.push(stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()));
+      statements.push({ ...stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()), secret: true });
       details.push('password');
       pwChanged = true;
     } else {
@@ -315,7 +317,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
       const head = `ALTER ROLE ${role(r.name)}${clauses.map((c) => ' ' + c).join('')}`;
       if (pwChanged) {
         const pw = passwordSql(r);
-        statements.push(stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()));
+        statements.push({ ...stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()), secret: true });
         details.push('password');
       } else {
         statements.push(stmt(head));
