@@ -9,6 +9,7 @@ import { findInstance } from '../../modules/lib/instance/target';
 import { md5Verifier, scramVerifier } from '../../modules/lib/pg/scram';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { runModule, type RunOptions } from '../helpers/module';
+import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
 jest.setTimeout(120_000);
 
@@ -28,10 +29,14 @@ const login = (user: string, password: string, db = 'postgres') =>
 const BOBBY = "Robert'); DROP TABLE students;--";
 const ELODIE = 'Élodie "the admin"';
 
+let secrets: SecretsCheck;
+
 beforeAll(async () => {
   sb = makeSandbox('socle-role-');
+  secrets = watchSecrets(sb);
   port = await freePort();
-  const { result } = runModule('instance', { name: INSTANCE, port, settings: { listen_addresses: '127.0.0.1' } }, { env: sb.env });
+  // Every statement logged: the secrets check reads the log for passwords and verifiers.
+  const { result } = runModule('instance', { name: INSTANCE, port, settings: { listen_addresses: '127.0.0.1', log_statement: 'all' } }, { env: sb.env });
   expect(result.failed ? result.msg : undefined).toBeUndefined();
   env = result.env;
   hbaFile = join(result.datadir, 'pg_hba.conf');
@@ -285,7 +290,7 @@ describe('bad input changes nothing', () => {
     ['a bad instance', { instance: 'nope', name: 'x1' }, /option 'instance': instance \d+\/nope does not exist/],
     ['a missing reassign target', { name: 'postgres2', state: 'absent', reassign_owned: 'nobody' }, /^role: /],
     // issue 12, items 3 and 9
-    ['a plain text as encrypted password', { name: 'x1', login: true, encrypted_password: 'plain text' }, /option 'encrypted_password' must be a password verifier/],
+    ['a plain text as encrypted password', { name: 'x1', login: true, encrypted_password: 'not-a-verifier-42' }, /option 'encrypted_password' must be a password verifier/],
     ['a password with a line break kept in the passfile', { name: 'x1', login: true, password: 'two\nlines', pgpass: true }, /option 'password': a password with a line break cannot be kept in the passfile \(option 'pgpass'\)/],
     ['a connection limit beyond 32 bits', { name: 'x1', connection_limit: 2147483648 }, /option 'connection_limit' must be <= 2147483647/],
     ['an hba database with a line break', { name: 'x1', hba_records: [{ database: 'app\nhost all all 0.0.0.0/0 trust', method: 'md5' }] }, /option 'hba_records\[0\].database' must not contain line breaks/],
@@ -479,5 +484,15 @@ describe('the documented examples', () => {
     }
     expect(roleExists('app')).toBe(true);
     expect(roleExists('former_employee')).toBe(false);
+  });
+});
+
+describe('secrets (issue 12)', () => {
+  test('no password nor verifier the tests used is in any output, server log, file left behind or command line', async () => {
+    const report = await secrets.finish();
+    expect(report.secrets).toBeGreaterThan(5);
+    expect(report.logs).toBeGreaterThan(0);
+    expect(report.samples).toBeGreaterThan(0);
+    expect(report.leaks).toEqual([]);
   });
 });
