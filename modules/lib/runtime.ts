@@ -118,6 +118,30 @@ export function tooDeep(value: unknown, max = MAX_DEPTH): string | null {
   return null;
 }
 
+/**
+ * The paths of the options (values or keys) holding a NUL character. No text of PostgreSQL
+ * (names, values, passwords), no line of a file and no argument of a command can hold one: such a
+ * value is refused here, by its path, rather than failing wherever it would be used.
+ */
+export function nulPaths(value: unknown): string[] {
+  const out: string[] = [];
+  const stack: Array<[unknown, string]> = [[value, '']];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) out.push(path || '(root)');
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    for (const [k, child] of Object.entries(v)) {
+      const p = Array.isArray(v) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+      if (k.includes('\0')) out.push(p.replace(/\0/g, '\\0'));
+      else stack.push([child, p]);
+    }
+  }
+  return out.reverse();
+}
+
 /** Runs a module definition against parsed Ansible args; never throws. */
 export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
   const deep = tooDeep(raw);
@@ -125,6 +149,10 @@ export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, u
     return { failed: true, changed: false, msg: `${def.name}: invalid options: option '${deep}' is nested deeper than ${MAX_DEPTH} levels` };
   }
   const args = splitAnsibleArgs(raw);
+  const nul = nulPaths(args.options);
+  if (nul.length) {
+    return { failed: true, changed: false, msg: `${def.name}: invalid options: ${nul.map((p) => `option '${p}' must not contain a NUL character`).join('; ')}` };
+  }
   const warnings: string[] = [];
   const ctx: ModuleContext = {
     name: def.name,

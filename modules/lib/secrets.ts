@@ -64,38 +64,60 @@ export function secretForms(secret: string): string[] {
 
 const WORD = /[\p{L}\p{N}_]/u;
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Is the character of `text` ending at `end` (or starting at `start`) a letter, digit or `_`? */
+function wordAt(text: string, index: number, before: boolean): boolean {
+  if (before) {
+    if (index <= 0) return false;
+    const cp = text.codePointAt(index - 1);
+    // A low surrogate: the character is the pair before it.
+    const c = cp !== undefined && cp >= 0xdc00 && cp <= 0xdfff && index >= 2 ? String.fromCodePoint(text.codePointAt(index - 2)!) : text[index - 1];
+    return WORD.test(c);
+  }
+  if (index >= text.length) return false;
+  return WORD.test(String.fromCodePoint(text.codePointAt(index)!));
+}
+
+/** Every form of every secret, longest first (a secret containing another is masked whole). */
+export function maskForms(secrets: string[]): string[] {
+  return [...new Set(secrets.flatMap(secretForms))].filter((f) => f.length > 0).sort((a, b) => b.length - a.length);
 }
 
 /**
- * A matcher for every form of every secret, each standing alone: a form that begins (ends) with a
- * letter, digit or `_` must not be preceded (followed) by one. A form beginning or ending with
- * punctuation is its own boundary there.
+ * Replaces each form standing alone: a form that begins (ends) with a letter, digit or `_` must
+ * not be preceded (followed) by one; a form beginning or ending with punctuation is its own
+ * boundary there. Plain searching rather than one regular expression: a secret may be 100 KB.
  */
-export function secretPattern(secrets: string[]): RegExp | null {
-  const forms = [...new Set(secrets.flatMap(secretForms))].sort((a, b) => b.length - a.length);
-  if (forms.length === 0) return null;
-  const alternatives = forms.map((f) => {
-    const [first] = [...f];
-    const last = [...f].pop()!;
-    const before = WORD.test(first) ? '(?<![\\p{L}\\p{N}_])' : '';
-    const after = WORD.test(last) ? '(?![\\p{L}\\p{N}_])' : '';
-    return `${before}${escapeRegExp(f)}${after}`;
-  });
-  return new RegExp(alternatives.join('|'), 'gu');
+function maskWith(text: string, forms: string[]): string {
+  let out = text;
+  for (const f of forms) {
+    if (!out.includes(f)) continue;
+    const checkBefore = WORD.test(String.fromCodePoint(f.codePointAt(0)!));
+    const lastChar = [...f.slice(-2)].pop()!;
+    const checkAfter = WORD.test(lastChar);
+    let result = '';
+    let from = 0;
+    for (let at = out.indexOf(f); at >= 0; at = out.indexOf(f, at + 1)) {
+      if (at < from) continue;
+      const end = at + f.length;
+      if ((checkBefore && wordAt(out, at, true)) || (checkAfter && wordAt(out, end, false))) continue;
+      result += out.slice(from, at) + MASK;
+      from = end;
+      at = end - 1;
+    }
+    out = result + out.slice(from);
+  }
+  return out;
 }
 
 export function maskText(text: string, secrets: string[]): string {
-  const re = secretPattern(secrets);
-  return re ? text.replace(re, MASK) : text;
+  return maskWith(text, maskForms(secrets));
 }
 
 export function maskSecrets(value: unknown, secrets: string[]): unknown {
-  const re = secretPattern(secrets);
-  if (!re) return value;
+  const forms = maskForms(secrets);
+  if (forms.length === 0) return value;
   const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return v.replace(re, MASK);
+    if (typeof v === 'string') return maskWith(v, forms);
     if (Array.isArray(v)) return v.map(walk);
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {};

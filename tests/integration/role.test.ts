@@ -345,7 +345,7 @@ describe('bad input changes nothing', () => {
       hba_records: [{ connection: { address: '10.9.0.0/16' }, method: 'md5' }],
     });
     expect(result.failed).toBe(true);
-    expect(result.msg).toMatch(/^role: role x1: invalid value for parameter "work_mem"/);
+    expect(result.msg).toMatch(/^role: option 'configuration.work_mem': role x1: invalid value for parameter "work_mem"/);
     expect(roleExists('x1')).toBe(false);
     expect(readFileSync(hbaFile, 'utf8')).toBe(hba);
   });

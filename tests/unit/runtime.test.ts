@@ -61,6 +61,11 @@ describe('output', () => {
       error: 'at or near "********"',
     });
   });
+  test('a secret of 100 KB is masked like any other (no regular expression is built of it)', () => {
+    const big = 'x'.repeat(100_000);
+    expect(maskSecrets({ msg: `a ${big} b`, other: `y${big}` }, [big])).toEqual({ msg: 'a ******** b', other: `y${big}` });
+    expect(maskSecrets({ msg: 'été-été été' }, ['été'])).toEqual({ msg: '********-******** ********' });
+  });
   test('a secret is masked in the forms our quoting gives it', () => {
     const secret = "it's a:b\\c é";
     const out = maskSecrets({

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadSchemas } from '../../build/schema/load';
 import { createAjv } from '../../build/generate';
 import { formatValidationErrors, type ValidationError } from '../../modules/lib/validation';
-import { execute, MAX_DEPTH, tooDeep, type ModuleDefinition } from '../../modules/lib/runtime';
+import { execute, MAX_DEPTH, nulPaths, tooDeep, type ModuleDefinition } from '../../modules/lib/runtime';
 
 const set = loadSchemas(join(__dirname, '../../schemas'));
 const ajv = createAjv(set);
@@ -48,7 +48,7 @@ describe('limits the schemas must state (PostgreSQL would fail later, without th
     expect(unbounded).toEqual([]);
   });
   test('an instance is never named . or .., nor with a line break', () => {
-    for (const bad of ['.', '..', '15/.', '15/..', 'a\nb', 'a\0b']) {
+    for (const bad of ['.', '..', '15/.', '15/..', 'a\nb', 'a\0b', 'a\u2028b']) {
       expect(errors('role', { instance: bad, name: 'r' })).toMatch(/^invalid options: option 'instance' must be <version>\/<name>/);
       expect(errors('database', { instance: bad, name: 'd' })).toMatch(/^invalid options: option 'instance' must be <version>\/<name>/);
     }
@@ -61,6 +61,24 @@ describe('limits the schemas must state (PostgreSQL would fail later, without th
   test('a pg_hba.conf database field is one line', () => {
     expect(errors('role', { instance: 'main', name: 'r', hba_records: [{ database: 'a\nhost all all 0.0.0.0/0 trust', method: 'md5' }] }))
       .toBe("invalid options: option 'hba_records[0].database' must not contain line breaks or NUL characters (a pg_hba.conf record is one line)");
+  });
+});
+
+describe('a NUL character in any option', () => {
+  test('is refused by its path before anything else (no PostgreSQL text, file line or argument holds one)', async () => {
+    jest.spyOn(process, 'getuid').mockReturnValue(1000);
+    const def: ModuleDefinition<unknown> = {
+      name: 'demo',
+      validate: Object.assign(() => true, { errors: null }),
+      secretPaths: [['password']],
+      run: async () => ({ changed: false, msg: 'ok' }),
+    };
+    expect((await execute(def, { schemas: [{ name: 'ok' }, { name: 'a\0b' }] })).msg).toBe("demo: invalid options: option 'schemas[1].name' must not contain a NUL character");
+    expect((await execute(def, { settings: { 'a\0b': 1 } })).msg).toBe("demo: invalid options: option 'settings.a\\0b' must not contain a NUL character");
+    expect((await execute(def, { password: 'x\0y' })).msg).toBe("demo: invalid options: option 'password' must not contain a NUL character");
+    expect((await execute(def, { a: 'x\0', b: ['y\0'] })).msg).toBe("demo: invalid options: option 'a' must not contain a NUL character; option 'b[0]' must not contain a NUL character");
+    expect(nulPaths({ a: ['fine', { b: 'also fine' }] })).toEqual([]);
+    jest.restoreAllMocks();
   });
 });
 

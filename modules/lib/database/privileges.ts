@@ -231,6 +231,7 @@ export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): Privi
       change: grant ? `grant ${list} on ${what} to ${item.role}` : `revoke ${list} on ${what} from ${item.role}`,
       mode: 'transaction',
       statements: [{ sql }],
+      path: item.path,
     });
     setHeld(m, item.role, privs, grant);
   }

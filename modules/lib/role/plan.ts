@@ -19,6 +19,8 @@ export interface Statement {
   database?: string;
   /** Carries a secret (a password verifier): run so that the server does not log it (pg/unlogged.ts). */
   secret?: boolean;
+  /** The option it comes from, named when PostgreSQL refuses it (`configuration.work_mem`). */
+  option?: string;
 }
 
 /** A role as shown in the diff: never its password, only whether it has one. */
@@ -330,11 +332,11 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
   const grant = [...r.memberships].filter(([m, w]) => w && !memberOf.has(m)).map(([m]) => m);
   const revoke = [...r.memberships].filter(([m, w]) => !w && memberOf.has(m)).map(([m]) => m);
   if (grant.length) {
-    statements.push(stmt(`GRANT ${grant.map(role).join(', ')} TO ${role(r.name)}`));
+    statements.push({ ...stmt(`GRANT ${grant.map(role).join(', ')} TO ${role(r.name)}`), option: `${r.where}memberships` });
     details.push(`grant ${grant.join(', ')}`);
   }
   if (revoke.length) {
-    statements.push(stmt(`REVOKE ${revoke.map(role).join(', ')} FROM ${role(r.name)}`));
+    statements.push({ ...stmt(`REVOKE ${revoke.map(role).join(', ')} FROM ${role(r.name)}`), option: `${r.where}memberships` });
     details.push(`revoke ${revoke.join(', ')}`);
   }
   const memberships = [...new Set([...memberOf, ...grant])].filter((m) => !revoke.includes(m)).sort();
@@ -352,7 +354,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
       statements.push(stmt(`ALTER ROLE ${role(r.name)} RESET ALL`));
       details.push('reset all parameters');
     } else {
-      for (const k of set) statements.push(stmt(`ALTER ROLE ${role(r.name)} SET ${settingNameSql(k)} = ${settingValueSql(k, wanted[k])}`));
+      for (const k of set) statements.push({ ...stmt(`ALTER ROLE ${role(r.name)} SET ${settingNameSql(k)} = ${settingValueSql(k, wanted[k])}`), option: `${r.where}configuration.${k}` });
       for (const k of reset) statements.push(stmt(`ALTER ROLE ${role(r.name)} RESET ${settingNameSql(k)}`));
       if (set.length) details.push(`set ${set.join(', ')}`);
       if (reset.length) details.push(`reset ${reset.join(', ')}`);
