@@ -67,7 +67,7 @@ function needles(secret: string): string[] {
 }
 
 // The sampler: reads the secrets to look for (never from its own command line) as JSON lines on
-// stdin, samples /proc/<pid>/cmdline of this user's processes every few milliseconds, and prints
+// stdin, samples /proc/<pid>/cmdline of this user's processes every 10 ms, and prints
 // its findings as JSON when its stdin closes.
 const SAMPLER = `
 const fs = require('fs');
@@ -84,12 +84,19 @@ process.stdin.on('data', (d) => {
     buffer = buffer.slice(nl + 1);
   }
 });
+// Other users' processes are remembered (and forgotten every second, pids are reused): a sample
+// then costs a directory listing and the command lines of this user's processes only.
+let others = new Set();
+setInterval(() => (others = new Set()), 1000).unref();
 const sample = () => {
   samples++;
   for (const pid of fs.readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(pid) || pid === String(process.pid)) continue;
+    if (others.has(pid) || !/^[0-9]+$/.test(pid) || pid === String(process.pid)) continue;
     try {
-      if (fs.statSync('/proc/' + pid).uid !== uid) continue;
+      if (fs.statSync('/proc/' + pid).uid !== uid) {
+        others.add(pid);
+        continue;
+      }
       const cmd = fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8');
       secrets.forEach((forms, i) => {
         if (forms.some((f) => cmd.includes(f))) found.set(i + ' ' + cmd.split('\\0')[0], { secret: i, program: cmd.split('\\0')[0] });
@@ -97,7 +104,7 @@ const sample = () => {
     } catch {}
   }
 };
-const timer = setInterval(sample, 5);
+const timer = setInterval(sample, 10);
 process.stdin.on('end', () => {
   clearInterval(timer);
   process.stdout.write(JSON.stringify({ samples, found: [...found.values()] }));
