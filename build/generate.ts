@@ -7,6 +7,7 @@ import Ajv from 'ajv';
 import standaloneCode from 'ajv/dist/standalone';
 import { expandNode, type JSONSchema, type SchemaSet } from './schema/load';
 import { pascalCase, toTypeScript } from './schema/typescript';
+import { CONNINFO_PASSWORD } from '../modules/lib/secrets';
 
 /** Annotation keywords of our schemas (see schemas/README.md): ajv must know them in strict mode. */
 const ANNOTATIONS = ['x-secret', 'x-ansible-type', 'x-aliases', 'x-error'];
@@ -51,12 +52,17 @@ export function createAjv(set: SchemaSet): Ajv {
   return ajv;
 }
 
-/** Option paths (`*` for any key or index) whose schema says `x-secret: true`. */
+/**
+ * Option paths (`*` for any key or index) whose schema says `x-secret: true`; for `x-secret:
+ * conninfo` (a connection string that may carry a password), the path ends with the step that
+ * takes the password out of it.
+ */
 export function secretPaths(set: SchemaSet, node: JSONSchema, path: string[] = [], seen = new Set<JSONSchema>()): string[][] {
   const n = expandNode(set, node);
   if (seen.has(n)) return [];
   const out: string[][] = [];
   if (n['x-secret'] === true) out.push(path);
+  if (n['x-secret'] === 'conninfo') out.push([...path, CONNINFO_PASSWORD]);
   for (const [k, child] of Object.entries(n.properties ?? {})) out.push(...secretPaths(set, child, [...path, k], seen));
   if (n.items && typeof n.items === 'object' && !Array.isArray(n.items)) out.push(...secretPaths(set, n.items as JSONSchema, [...path, '*'], seen));
   if (n.additionalProperties && typeof n.additionalProperties === 'object') {

@@ -40,7 +40,8 @@ export interface JSONSchema {
   allOf?: JSONSchema[];
   definitions?: Record<string, JSONSchema>;
   'x-ansible'?: XAnsible;
-  'x-secret'?: boolean;
+  /** true: the value is a secret; `conninfo`: the password a connection string may carry is. */
+  'x-secret'?: boolean | 'conninfo';
   'x-ansible-type'?: string;
   'x-aliases'?: string[];
   [key: string]: unknown;

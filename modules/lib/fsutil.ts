@@ -11,7 +11,7 @@
  * content is never readable by others, not even for an instant (a chmod after writing would leave
  * a window). Note that renaming replaces a symlink at `path` by a regular file.
  */
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'fs';
+import { accessSync, closeSync, constants, fchmodSync, fchownSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'fs';
 import { randomBytes } from 'crypto';
 import { basename, dirname, join } from 'path';
 
@@ -59,6 +59,33 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, mode
       }
     }
   }
+}
+
+/**
+ * Why writeFileAtomic(path) would fail, or null when it can write it: checked while planning, so
+ * that a task does not commit its SQL and then find it cannot write the file that goes with it.
+ * The folder must exist and let us create and rename files in it; what is at `path` must be a
+ * regular file (or nothing) - a symlink would be replaced, a folder cannot be.
+ */
+export function whyNotWritable(path: string): string | null {
+  const dir = dirname(path);
+  try {
+    if (!statSync(dir).isDirectory()) return `${dir} is not a folder`;
+  } catch (err) {
+    return `folder ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+  }
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    return `folder ${dir} is not writable by this user`;
+  }
+  try {
+    const st = lstatSync(path);
+    if (st.isDirectory()) return `${path} is a folder`;
+  } catch {
+    /* missing: it will be created */
+  }
+  return null;
 }
 
 /** Same as writeFileAtomic, mode 0600 by default: for files holding secrets (~/.pgpass, keys). */

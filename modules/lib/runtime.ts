@@ -97,9 +97,63 @@ export function toAnsibleJson(result: object): string {
   return JSON.stringify(result).replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }
 
+/** No option of any module nests this deep: anything deeper is refused before it is walked. */
+export const MAX_DEPTH = 64;
+
+/**
+ * The path (`a.b[3]`) of the first value nested deeper than `max` levels, or null. Iterative: the
+ * recursive walks that follow (dropNulls, secrets, validation) would overflow the stack on a
+ * hostile args file and fail with a RangeError instead of naming the option.
+ */
+export function tooDeep(value: unknown, max = MAX_DEPTH): string | null {
+  const stack: Array<[unknown, string, number]> = [[value, '', 0]];
+  while (stack.length) {
+    const [v, path, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth >= max) return path || '(root)';
+    for (const [k, child] of Object.entries(v)) {
+      const p = Array.isArray(v) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+      stack.push([child, p, depth + 1]);
+    }
+  }
+  return null;
+}
+
+/**
+ * The paths of the options (values or keys) holding a NUL character. No text of PostgreSQL
+ * (names, values, passwords), no line of a file and no argument of a command can hold one: such a
+ * value is refused here, by its path, rather than failing wherever it would be used.
+ */
+export function nulPaths(value: unknown): string[] {
+  const out: string[] = [];
+  const stack: Array<[unknown, string]> = [[value, '']];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      if (v.includes('\0')) out.push(path || '(root)');
+      continue;
+    }
+    if (v === null || typeof v !== 'object') continue;
+    for (const [k, child] of Object.entries(v)) {
+      const p = Array.isArray(v) ? `${path}[${k}]` : path ? `${path}.${k}` : k;
+      if (k.includes('\0')) out.push(p.replace(/\0/g, '\\0'));
+      else stack.push([child, p]);
+    }
+  }
+  return out.reverse();
+}
+
 /** Runs a module definition against parsed Ansible args; never throws. */
 export async function execute<T>(def: ModuleDefinition<T>, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const deep = tooDeep(raw);
+  if (deep !== null) {
+    return { failed: true, changed: false, msg: `${def.name}: invalid options: option '${deep}' is nested deeper than ${MAX_DEPTH} levels` };
+  }
   const args = splitAnsibleArgs(raw);
+  const nul = nulPaths(args.options);
+  if (nul.length) {
+    return { failed: true, changed: false, msg: `${def.name}: invalid options: ${nul.map((p) => `option '${p}' must not contain a NUL character`).join('; ')}` };
+  }
   const warnings: string[] = [];
   const ctx: ModuleContext = {
     name: def.name,

@@ -66,7 +66,50 @@ function explainedBranches(errors: ValidationError[]): string[] {
     .map((e) => `${e.instancePath}\0${e.schemaPath!.slice(0, -'if'.length)}`);
 }
 
-export function formatValidationErrors(errors: ValidationError[]): string {
+/**
+ * A value that matches none of a `oneOf`/`anyOf`'s alternatives gets, from ajv, the errors of every
+ * alternative plus "must match exactly one schema": an object with an unknown key inside a list of
+ * "name or {name, ...}" reads "must be string; unknown option 'x[0].bogus'; must match exactly one
+ * schema in oneOf". Only one of those explains it: the errors of the alternative whose type the
+ * value has (the unknown key), or, when it has the type of none, what types are expected.
+ * Alternatives are told apart by their schema paths (`.../oneOf/1/...`).
+ */
+export function explainAlternatives(errors: ValidationError[]): ValidationError[] {
+  let out = errors;
+  // Innermost first: a nested alternative's errors are settled before its enclosing one's.
+  const choices = errors
+    .filter((e) => (e.keyword === 'oneOf' || e.keyword === 'anyOf') && e.schemaPath !== undefined)
+    .sort((a, b) => b.schemaPath!.length - a.schemaPath!.length);
+  for (const choice of choices) {
+    if (!out.includes(choice)) continue;
+    const prefix = choice.schemaPath! + '/';
+    const inBranch = (e: ValidationError) => e !== choice && e.schemaPath?.startsWith(prefix) && e.instancePath.startsWith(choice.instancePath);
+    const branchOf = (e: ValidationError) => e.schemaPath!.slice(prefix.length).split('/')[0];
+    const branches = Array.isArray(choice.schema) ? choice.schema.map((_, i) => String(i)) : [];
+    if (branches.length === 0) continue;
+    // A branch "does not fit" when the value itself has the wrong type for it.
+    const typeErrors = out.filter((e) => inBranch(e) && e.keyword === 'type' && e.instancePath === choice.instancePath && e.schemaPath === `${prefix}${branchOf(e)}/type`);
+    const misfits = new Set(typeErrors.map(branchOf));
+    const fitting = branches.filter((b) => !misfits.has(b));
+    if (fitting.length === 1) {
+      out = out.filter((e) => e !== choice && !(inBranch(e) && branchOf(e) !== fitting[0]));
+    } else if (fitting.length === 0) {
+      const types = [...new Set(typeErrors.map((e) => String(e.params.type)))];
+      const typeError: ValidationError = {
+        instancePath: choice.instancePath,
+        keyword: 'type',
+        params: { type: types.join(',') },
+        message: `must be ${types.join(' or ')}`,
+      };
+      out = out.flatMap((e) => (e === choice ? [typeError] : inBranch(e) ? [] : [e]));
+    }
+    // Several fit (or all): ajv's "must match exactly one schema" is the explanation.
+  }
+  return out;
+}
+
+export function formatValidationErrors(all: ValidationError[]): string {
+  const errors = explainAlternatives(all);
   const explained = explainedBranches(errors);
   const inExplainedBranch = (e: ValidationError) =>
     e.schemaPath !== undefined &&

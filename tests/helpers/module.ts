@@ -22,7 +22,18 @@ export interface ModuleRun {
   status: number | null;
 }
 
+/** Told of every module run of this test file, before and after (the secrets check listens: tests/helpers/secrets.ts). */
+export interface ModuleRunListener {
+  before?(name: string, args: Record<string, unknown>): void;
+  after?(name: string, args: Record<string, unknown>, run: ModuleRun): void;
+}
+const listeners: ModuleRunListener[] = [];
+export function onModuleRun(listener: ModuleRunListener): void {
+  listeners.push(listener);
+}
+
 export function runModule(name: string, args: Record<string, unknown>, opts: RunOptions = {}): ModuleRun {
+  for (const l of listeners) l.before?.(name, args);
   const dir = mkdtempSync(join(tmpdir(), 'socle-args-'));
   const argsFile = join(dir, 'args');
   writeFileSync(argsFile, JSON.stringify({
@@ -41,7 +52,9 @@ export function runModule(name: string, args: Record<string, unknown>, opts: Run
     } catch {
       throw new Error(`module ${name} printed no JSON result (status ${p.status}):\nstdout: ${p.stdout}\nstderr: ${p.stderr}`);
     }
-    return { result, stdout: p.stdout, stderr: p.stderr, status: p.status };
+    const run = { result, stdout: p.stdout, stderr: p.stderr, status: p.status };
+    for (const l of listeners) l.after?.(name, args, run);
+    return run;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@ import { load } from 'js-yaml';
 import { join } from 'node:path';
 import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { runModule, type RunOptions } from '../helpers/module';
+import { serverLogs, watchSecrets, type SecretsCheck } from '../helpers/secrets';
 import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import type { DatabaseSpec } from '../../modules/lib/database';
@@ -18,7 +19,9 @@ let env: Record<string, string>;
 let pubEnv: Record<string, string>;
 let pubPort: number;
 const PUB_PASSWORD = "s3cr'et p@ss\\word";
-const LOOPBACK = { listen_addresses: '127.0.0.1' };
+// Every statement logged: the secrets check reads the logs for passwords.
+const LOOPBACK = { listen_addresses: '127.0.0.1', log_statement: 'all' };
+let secrets: SecretsCheck;
 
 const run = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule('database', { instance: 'main', ...args }, { env: sb.env, ...opts }).result;
 const sql = (text: string, db = 'postgres', e = env) => psql({ ...e, PGDATABASE: db }, text);
@@ -33,6 +36,7 @@ const APP = 'App Owner';
 
 beforeAll(async () => {
   sb = makeSandbox('socle-db-');
+  secrets = watchSecrets(sb);
   const port = await freePort();
   pubPort = await freePort();
   let r = runModule('instance', { name: 'main', port, settings: LOOPBACK }, { env: sb.env }).result;
@@ -312,6 +316,26 @@ describe('privileges', () => {
     expect(r.changed).toBe(false);
   });
 
+  test('a new owner and the privileges of the old one: one run, then no change (issue 12, item 8)', () => {
+    const db = 'owner swap';
+    expect(run({ name: db, owner: 'reader' }).failed).toBeUndefined();
+    const spec = {
+      name: db,
+      owner: 'writer',
+      privileges: [
+        { role: 'reader', privileges: ['CONNECT'], on: 'database' },
+        { role: 'writer', privileges: ['ALL'], on: 'database' },
+      ],
+    };
+    let r = run(spec);
+    expect(r.failed ? r.msg : undefined).toBeUndefined();
+    expect(r.queries).toEqual([`ALTER DATABASE "owner swap" OWNER TO "writer"`, `GRANT CONNECT ON DATABASE "owner swap" TO "reader"`]);
+    r = run(spec);
+    expect(r.changed).toBe(false);
+    expect(sql(`SELECT has_database_privilege('reader', 'owner swap', 'CONNECT'), pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'owner swap'`)).toBe('t|writer');
+    expect(run({ name: db, state: 'absent' }).changed).toBe(true);
+  });
+
   test('privileges on a schema created in the same run; a schema that does not exist', () => {
     let r = run({ name: db, schemas: ['later'], privileges: [{ role: 'reader', privileges: ['USAGE'], on: 'schema', schema: 'later' }, { role: 'reader', privileges: ['SELECT'], on: 'tables', schema: 'later' }] });
     expect(r.failed).toBeUndefined();
@@ -397,6 +421,31 @@ describe('publications, clone and subscriptions', () => {
     const again = runModule('database', { instance: 'main', ...spec }, { env: sb.env, diff: true });
     expect(again.result.changed).toBe(false);
     expect(again.stdout).not.toContain('s3cr');
+  });
+
+  test('a clone from a URI with a password: the password goes through the environment, never on a command line (issue 12, item 3)', () => {
+    const uri = `postgresql://postgres:${encodeURIComponent(PUB_PASSWORD)}@127.0.0.1:${pubPort}/${encodeURIComponent(pubDb)}?application_name=copy`;
+    const { result, stdout } = runModule('database', { instance: 'main', name: 'uri copy', clone: { dsn: uri, schema_only: true } }, { env: sb.env });
+    expect(result.failed ? result.msg : undefined).toBeUndefined();
+    expect(result.commands[0]).toContain(`--dbname 'postgresql://postgres@127.0.0.1:${pubPort}/Pub%20%22source%22?application_name=copy' |`);
+    expect(stdout).not.toContain('p@ss');
+    expect(stdout).not.toContain(encodeURIComponent(PUB_PASSWORD));
+    expect(sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'shop'", 'uri copy')).toBe('2');
+    // (the secrets check at the end samples the command lines of pg_dump while it runs)
+    expect(run({ name: 'uri copy', state: 'absent' }).changed).toBe(true);
+  });
+
+  test('a subscription that fails: its password is neither in the statement logged nor in the error\'s STATEMENT line (issue 12, item 3)', async () => {
+    const nobody = await freePort();
+    const password = 'no-log-for-this-one';
+    const r = run({ name: subDb, subscriptions: [{ name: 'sub_bad', connection: { conninfo: `host=127.0.0.1 port=${nobody} user=postgres dbname=x`, password }, publications: ['orders'] }] });
+    expect(r.failed).toBe(true);
+    expect(r.msg).toMatch(/could not connect to the publisher/);
+    expect(r.msg).not.toContain(password);
+    // The error itself is logged (so the log is the one to read); the statement is not, in no form.
+    expect(await eventually(() => String(/could not connect to the publisher/.test(serverLogs(sb.dir))), 'true')).toBe('true');
+    expect(serverLogs(sb.dir)).not.toContain(password);
+    expect(serverLogs(sb.dir)).not.toMatch(/STATEMENT:\s+CREATE SUBSCRIPTION "sub_bad"/);
   });
 
   test('a subscription updated (disabled, other publications, new password), then dropped', () => {
@@ -528,3 +577,12 @@ describe('batch API: planDatabases', () => {
   });
 });
 
+describe('secrets (issue 12)', () => {
+  test('no password the tests used is in any output, server log, file left behind or command line', async () => {
+    const report = await secrets.finish();
+    expect(report.secrets).toBeGreaterThan(2);
+    expect(report.logs).toBeGreaterThan(0);
+    expect(report.samples).toBeGreaterThan(0);
+    expect(report.leaks).toEqual([]);
+  });
+});

@@ -1,5 +1,5 @@
 // The role module (and the batch API behind it) against real PostgreSQL, run as Ansible runs it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { planRoles, type RoleSpec } from '../../modules/lib/role';
@@ -9,6 +9,7 @@ import { findInstance } from '../../modules/lib/instance/target';
 import { md5Verifier, scramVerifier } from '../../modules/lib/pg/scram';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { runModule, type RunOptions } from '../helpers/module';
+import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
 jest.setTimeout(120_000);
 
@@ -28,10 +29,14 @@ const login = (user: string, password: string, db = 'postgres') =>
 const BOBBY = "Robert'); DROP TABLE students;--";
 const ELODIE = 'Élodie "the admin"';
 
+let secrets: SecretsCheck;
+
 beforeAll(async () => {
   sb = makeSandbox('socle-role-');
+  secrets = watchSecrets(sb);
   port = await freePort();
-  const { result } = runModule('instance', { name: INSTANCE, port, settings: { listen_addresses: '127.0.0.1' } }, { env: sb.env });
+  // Every statement logged: the secrets check reads the log for passwords and verifiers.
+  const { result } = runModule('instance', { name: INSTANCE, port, settings: { listen_addresses: '127.0.0.1', log_statement: 'all' } }, { env: sb.env });
   expect(result.failed ? result.msg : undefined).toBeUndefined();
   env = result.env;
   hbaFile = join(result.datadir, 'pg_hba.conf');
@@ -257,6 +262,18 @@ describe('passwords', () => {
   });
 });
 
+describe('a one-letter password (issue 12, item 4)', () => {
+  test('is masked where it stands, and the words containing its letter are left whole', () => {
+    const { result } = run({ name: 'beebee', login: true, password: 'e' });
+    expect(result.failed ? result.msg : undefined).toBeUndefined();
+    expect(result.msg).toBe('create role beebee (LOGIN, password)');
+    expect(result.instance).toMatch(/^\d+\/main$/);
+    expect(result.queries).toEqual([`CREATE ROLE "beebee" LOGIN PASSWORD '********'`]);
+    expect(login('beebee', 'e')).toBe('beebee');
+    expect(run({ name: 'beebee', state: 'absent' }).result.changed).toBe(true);
+  });
+});
+
 describe('bad input changes nothing', () => {
   const failing: Array<[string, Record<string, unknown>, RegExp]> = [
     ['password and encrypted_password', { name: 'x1', password: 'secret-a', encrypted_password: 'secret-b' }, /options 'password' and 'encrypted_password' are mutually exclusive/],
@@ -272,6 +289,12 @@ describe('bad input changes nothing', () => {
     ['an unknown method', { name: 'x1', hba_records: [{ method: 'magic' }] }, /option 'hba_records\[0\].method' must be an authentication method/],
     ['a bad instance', { instance: 'nope', name: 'x1' }, /option 'instance': instance \d+\/nope does not exist/],
     ['a missing reassign target', { name: 'postgres2', state: 'absent', reassign_owned: 'nobody' }, /^role: /],
+    // issue 12, items 3 and 9
+    ['a plain text as encrypted password', { name: 'x1', login: true, encrypted_password: 'not-a-verifier-42' }, /option 'encrypted_password' must be a password verifier/],
+    ['a password with a line break kept in the passfile', { name: 'x1', login: true, password: 'two\nlines', pgpass: true }, /option 'password': a password with a line break cannot be kept in the passfile \(option 'pgpass'\)/],
+    ['a connection limit beyond 32 bits', { name: 'x1', connection_limit: 2147483648 }, /option 'connection_limit' must be <= 2147483647/],
+    ['an hba database with a line break', { name: 'x1', hba_records: [{ database: 'app\nhost all all 0.0.0.0/0 trust', method: 'md5' }] }, /option 'hba_records\[0\].database' must not contain line breaks/],
+    ['instance ..', { instance: '..', name: 'x1' }, /option 'instance' must be <version>\/<name>/],
   ];
   test.each(failing)('%s', (_what, args, message) => {
     if (args.name === 'postgres2') sql('CREATE ROLE postgres2');
@@ -287,6 +310,20 @@ describe('bad input changes nothing', () => {
       expect(result.msg).toContain("option 'reassign_owned': role 'nobody' does not exist");
       expect(roleExists('postgres2')).toBe(true);
       sql('DROP ROLE postgres2');
+    }
+  });
+
+  test('a passfile that cannot be written stops the task before the role is created (issue 12, item 9)', () => {
+    const dir = join(sb.dir, 'readonly');
+    mkdirSync(dir, { mode: 0o555 });
+    sb.writeSettings({ postgresql: { auth: { passfile: join(dir, 'pgpass') } } });
+    try {
+      const { result } = run({ name: 'x1', login: true, password: 'kept-in-a-file', pgpass: true });
+      expect(result.failed).toBe(true);
+      expect(result.msg).toBe(`role: option 'pgpass': cannot write the passfile ${join(dir, 'pgpass')} (postgresql.auth.passfile of the site settings): folder ${dir} is not writable by this user`);
+      expect(roleExists('x1')).toBe(false);
+    } finally {
+      sb.writeSettings();
     }
   });
 
@@ -308,7 +345,7 @@ describe('bad input changes nothing', () => {
       hba_records: [{ connection: { address: '10.9.0.0/16' }, method: 'md5' }],
     });
     expect(result.failed).toBe(true);
-    expect(result.msg).toMatch(/^role: role x1: invalid value for parameter "work_mem"/);
+    expect(result.msg).toMatch(/^role: option 'configuration.work_mem': role x1: invalid value for parameter "work_mem"/);
     expect(roleExists('x1')).toBe(false);
     expect(readFileSync(hbaFile, 'utf8')).toBe(hba);
   });
@@ -447,5 +484,15 @@ describe('the documented examples', () => {
     }
     expect(roleExists('app')).toBe(true);
     expect(roleExists('former_employee')).toBe(false);
+  });
+});
+
+describe('secrets (issue 12)', () => {
+  test('no password nor verifier the tests used is in any output, server log, file left behind or command line', async () => {
+    const report = await secrets.finish();
+    expect(report.secrets).toBeGreaterThan(5);
+    expect(report.logs).toBeGreaterThan(0);
+    expect(report.samples).toBeGreaterThan(0);
+    expect(report.leaks).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 // The pure parts of the database planner: conninfo strings, settings, names, spec normalisation.
-import { conninfoValue, maskConninfo, parseConninfo, passwordOf, renderConninfo, sameConninfo, withPassword } from '../../modules/lib/database/conninfo';
+import { conninfoValue, maskConninfo, parseConninfo, passwordOf, renderConninfo, sameConninfo, splitPassword, withPassword } from '../../modules/lib/pg/conninfo';
+import { collectSecrets, CONNINFO_PASSWORD } from '../../modules/lib/secrets';
 import { parameterSql, planSettings, settingEqual, splitList, valueSql } from '../../modules/lib/database/settings';
 import { normalizeSpec, parseQualifiedName } from '../../modules/lib/database/spec';
 import { ModuleError } from '../../modules/lib/runtime';
@@ -42,6 +43,28 @@ describe('conninfo', () => {
     expect(passwordOf('host=h password=pw')).toBe('pw');
     expect(passwordOf('postgresql://u:p%40w@h/d')).toBe('p@w');
     expect(passwordOf('host=h')).toBeUndefined();
+  });
+
+  test('a password is taken out of a dsn, in both forms, to go through the environment (issue 12, item 3)', () => {
+    expect(splitPassword("host=h password='se cret' dbname=d")).toEqual({ dsn: 'host=h dbname=d', password: 'se cret' });
+    expect(splitPassword('postgresql://u:p%40ss@h:5432/d')).toEqual({ dsn: 'postgresql://u@h:5432/d', password: 'p@ss' });
+    // several hosts (which the WHATWG URL parser refuses), a password in the query, other parameters kept
+    expect(splitPassword('postgres://u:pw@h1:5432,h2:5433/d?sslmode=require&password=q%26w&application_name=x')).toEqual({
+      dsn: 'postgres://u@h1:5432,h2:5433/d?sslmode=require&application_name=x',
+      password: 'q&w',
+    });
+    expect(splitPassword('postgresql://h/d?password=only')).toEqual({ dsn: 'postgresql://h/d', password: 'only' });
+    expect(splitPassword('postgresql://u@h/d')).toEqual({ dsn: 'postgresql://u@h/d' });
+    expect(splitPassword('postgresql:///d?host=/tmp')).toEqual({ dsn: 'postgresql:///d?host=/tmp' });
+    expect(splitPassword('host=h')).toEqual({ dsn: 'host=h' });
+  });
+
+  test('the password of a connection string option is a secret of the result', () => {
+    const secrets = collectSecrets({ clone: { dsn: 'postgresql://u:e@h/d' }, databases: [{ clone: { dsn: 'host=h password=hunter2' } }] }, [
+      ['clone', 'dsn', CONNINFO_PASSWORD],
+      ['databases', '*', 'clone', 'dsn', CONNINFO_PASSWORD],
+    ]);
+    expect(secrets).toEqual(['hunter2', 'e']);
   });
 });
 

@@ -79,6 +79,42 @@ describe('planDatabase', () => {
     expect(() => planDatabase({ spec: s, current: null, template1, templateRow: null, inside: {}, subscriptions: [], server })).toThrow("option 'template': database nope does not exist");
   });
 
+  test('a new owner: privileges are planned against the ACL the owner change leaves (issue 12, item 8)', () => {
+    // The old owner's entries become the new owner's (aclnewowner): the old owner holds nothing after.
+    const acl: Array<[string, string]> = [['old', 'CREATE'], ['old', 'TEMPORARY'], ['old', 'CONNECT'], ['PUBLIC', 'CONNECT'], ['r', 'CONNECT']];
+    const privileges = [
+      { role: 'old', privileges: ['CONNECT'], on: 'database' as const, state: 'present' as const },
+      { role: 'new', privileges: ['ALL'], on: 'database' as const, state: 'present' as const },
+      { role: 'r', privileges: ['CONNECT'], on: 'database' as const, state: 'absent' as const },
+    ];
+    const p = plan({ owner: 'new', privileges }, row({ owner: 'old', acl }));
+    expect(sqlOf(p)).toEqual(['ALTER DATABASE "app" OWNER TO "new"', 'GRANT CONNECT ON DATABASE "app" TO "old"', 'REVOKE CONNECT ON DATABASE "app" FROM "r"']);
+    expect(p.before.privileges).toEqual([
+      { role: 'old', on: 'database', privileges: ['CREATE', 'TEMPORARY', 'CONNECT'] },
+      { role: 'new', on: 'database', privileges: [] },
+      { role: 'r', on: 'database', privileges: ['CONNECT'] },
+    ]);
+    expect(p.after.privileges).toEqual([
+      { role: 'old', on: 'database', privileges: ['CONNECT'] },
+      { role: 'new', on: 'database', privileges: ['CREATE', 'TEMPORARY', 'CONNECT'] },
+      { role: 'r', on: 'database', privileges: [] },
+    ]);
+    // The second run, against the catalog the first one left: nothing to do.
+    const after: Array<[string, string]> = [['new', 'CREATE'], ['new', 'TEMPORARY'], ['new', 'CONNECT'], ['PUBLIC', 'CONNECT'], ['old', 'CONNECT']];
+    expect(plan({ owner: 'new', privileges }, row({ owner: 'new', acl: after })).changes).toEqual([]);
+  });
+
+  test('a new schema owner: schema privileges are planned against the ACL it leaves', () => {
+    const inside: InsideCatalog = {
+      schemas: [{ name: 's', owner: 'old' }],
+      aclSchemasFound: ['s'],
+      schemaAcl: [['s', 'old', 'USAGE'], ['s', 'old', 'CREATE']],
+      objectAcl: { totals: [], grants: [] },
+    };
+    const p = plan({ schemas: [{ name: 's', owner: 'new' }], privileges: [{ role: 'old', privileges: ['USAGE'], on: 'schema', schema: 's', state: 'present' }, { role: 'new', privileges: ['USAGE'], on: 'schema', schema: 's', state: 'present' }] }, row(), inside);
+    expect(sqlOf(p)).toEqual(['ALTER SCHEMA "s" OWNER TO "new"', 'GRANT USAGE ON SCHEMA "s" TO "old"']);
+  });
+
   test('owner, connection limit, tablespace: the move runs first, alone', () => {
     const p = plan({ owner: 'o', connection_limit: 10, tablespace: 'fast' }, row());
     expect(p.changes.map((c) => c.mode)).toEqual(['maintenance', 'transaction', 'transaction']);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadSchemas } from '../../build/schema/load';
 import { createAjv } from '../../build/generate';
 import { formatValidationErrors, type ValidationError } from '../../modules/lib/validation';
+import { scramVerifier } from '../../modules/lib/pg/scram';
 
 const set = loadSchemas(join(__dirname, '../../schemas'));
 const ajv = createAjv(set);
@@ -25,8 +26,19 @@ describe('role options', () => {
     expect(errors({ instance: 'main', name: 'app' }, item)).toBe("invalid options: unknown option 'instance'");
   });
 
+  test('an encrypted password must be a verifier, never a plain text (issue 12, item 3)', () => {
+    expect(errors({ instance: 'main', name: 'a', encrypted_password: 'hunter2' })).toBe(
+      "invalid options: option 'encrypted_password' must be a password verifier as PostgreSQL stores it " +
+        "(SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, or md5 and 32 hex digits), not a plain text: use option 'password' for that",
+    );
+    expect(errors({ instance: 'main', name: 'a', encrypted_password: 'md5' + 'A'.repeat(32) })).toMatch(/must be a password verifier/);
+    expect(errors({ instance: 'main', name: 'a', encrypted_password: 'md5' + 'a'.repeat(32) })).toBeNull();
+    expect(errors({ instance: 'main', name: 'a', encrypted_password: scramVerifier('x') })).toBeNull();
+    expect(errors({ instance: 'main', name: 'a', password: 'a\0b' })).toBe("invalid options: option 'password' must not contain a NUL character (PostgreSQL cannot store it)");
+  });
+
   test('exclusions and rules name the options', () => {
-    expect(errors({ instance: 'main', name: 'a', password: 'x', encrypted_password: 'y' })).toBe(
+    expect(errors({ instance: 'main', name: 'a', password: 'x', encrypted_password: 'md500000000000000000000000000000000' })).toBe(
       "invalid options: options 'password' and 'encrypted_password' are mutually exclusive",
     );
     expect(errors({ instance: 'main', name: 'a', drop_owned: true })).toBe("invalid options: option 'drop_owned' is only allowed with state: absent");
@@ -63,7 +75,7 @@ describe('role options', () => {
     const list = ajv.compile({ type: 'array', items: { $ref: 'https://schemas.socle.invalid/socle/defs/role' } });
     expect(list([{ name: 'a', drop_owned: true }])).toBe(false);
     expect(formatValidationErrors(list.errors as ValidationError[])).toBe("invalid options: option '[0]' option 'drop_owned' is only allowed with state: absent");
-    expect(list([{ name: 'a', password: 'x', encrypted_password: 'y' }])).toBe(false);
+    expect(list([{ name: 'a', password: 'x', encrypted_password: 'md500000000000000000000000000000000' }])).toBe(false);
     expect(formatValidationErrors(list.errors as ValidationError[])).toBe("invalid options: options '[0].password' and '[0].encrypted_password' are mutually exclusive");
   });
 });

@@ -34,11 +34,49 @@ describe('output', () => {
       msg: 'a ******** b', list: ['********!'], obj: { k: '********' },
     });
   });
-  test('a short secret never breaks the result keys', async () => {
+  test('a short secret never breaks the result keys, nor the words that contain it', async () => {
     asUser();
     const r = await execute(def(async () => { throw new ModuleError('bad'); }), { password: 'a' });
     expect(r.failed).toBe(true);
-    expect(r.msg).toBe('demo: b********d');
+    expect(r.msg).toBe('demo: bad');
+  });
+  test('a secret is masked where it stands alone, not inside unrelated words (issue 12, item 4)', async () => {
+    asUser();
+    const d = def(async () => ({
+      changed: true,
+      msg: 'created instance 15/main in /srv/pgsql/15/main/data',
+      datadir: '/srv/pgsql/15/main/data',
+      env: { PGUSER: 'postgres', PGPASSWORD: 'e' },
+      queries: ["ALTER ROLE \"postgres\" PASSWORD 'e'"],
+      commands: ['psql postgresql://postgres:e@localhost/db', "conn host=h password=e"],
+      error: 'at or near "e"',
+    }));
+    const r = await execute(d, { password: 'e' });
+    expect(r).toMatchObject({
+      msg: 'created instance 15/main in /srv/pgsql/15/main/data',
+      datadir: '/srv/pgsql/15/main/data',
+      env: { PGUSER: 'postgres', PGPASSWORD: '********' },
+      queries: ["ALTER ROLE \"postgres\" PASSWORD '********'"],
+      commands: ['psql postgresql://postgres:********@localhost/db', 'conn host=h password=********'],
+      error: 'at or near "********"',
+    });
+  });
+  test('a secret of 100 KB is masked like any other (no regular expression is built of it)', () => {
+    const big = 'x'.repeat(100_000);
+    expect(maskSecrets({ msg: `a ${big} b`, other: `y${big}` }, [big])).toEqual({ msg: 'a ******** b', other: `y${big}` });
+    expect(maskSecrets({ msg: 'été-été été' }, ['été'])).toEqual({ msg: '********-******** ********' });
+  });
+  test('a secret is masked in the forms our quoting gives it', () => {
+    const secret = "it's a:b\\c é";
+    const out = maskSecrets({
+      sql: "PASSWORD 'it''s a:b\\c é'",
+      conninfo: "password='it\\'s a:b\\\\c é' host=h",
+      passfile: '*:5432:*:u:it\'s a\\:b\\\\c é',
+      uri: `postgresql://u:${encodeURIComponent(secret)}@h/d`,
+    }, [secret]) as Record<string, string>;
+    for (const v of Object.values(out)) expect(v).toContain('********');
+    expect(JSON.stringify(out)).not.toContain('a:b');
+    expect(JSON.stringify(out)).not.toContain('%C3%A9');
   });
 });
 

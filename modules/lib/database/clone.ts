@@ -1,12 +1,13 @@
 // `pg_dump --format=custom <dsn> | pg_restore --dbname <new database>` with the instance's own
-// binaries, without a shell: a password in the source dsn goes to pg_dump through PGPASSWORD, never
-// on a command line, and is masked in what is shown.
+// binaries, without a shell: a password in the source dsn (keyword/value or URI) is taken out of
+// it and goes to pg_dump through PGPASSWORD, never on a command line (readable by every user of
+// the host), and is masked in what is shown.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { formatCommand, tail } from '../exec';
 import { ModuleError } from '../runtime';
 import { MASK } from '../secrets';
-import { isUri, maskConninfo, parseConninfo, passwordOf, renderConninfo } from './conninfo';
+import { maskConninfo, renderConninfo, splitPassword } from '../pg/conninfo';
 
 export interface CloneTarget {
   bindir: string;
@@ -25,13 +26,7 @@ export interface CloneCommand {
 export function cloneCommand(dsn: string, schemaOnly: boolean, target: CloneTarget): CloneCommand {
   const pgDump = join(target.bindir, 'pg_dump');
   const pgRestore = join(target.bindir, 'pg_restore');
-  const password = passwordOf(dsn);
-  let source = dsn;
-  if (password !== undefined && !isUri(dsn)) {
-    const info = parseConninfo(dsn);
-    info.delete('password');
-    source = renderConninfo(info);
-  }
+  const { dsn: source, password } = splitPassword(dsn);
   const dumpArgs = ['--format=custom', ...(schemaOnly ? ['--schema-only'] : []), '--dbname', source];
   const shownDump = ['--format=custom', ...(schemaOnly ? ['--schema-only'] : []), '--dbname', maskConninfo(source)];
   const dest = renderConninfo(new Map([['host', target.host], ['port', String(target.port)], ['user', target.user], ['dbname', target.database]]));
@@ -42,7 +37,7 @@ export function cloneCommand(dsn: string, schemaOnly: boolean, target: CloneTarg
     shown,
     async run() {
       // The dsn's own user wins over PGUSER: without one, the instance's super-user name.
-      const env = { ...process.env, PGUSER: target.user, ...(password !== undefined && !isUri(dsn) ? { PGPASSWORD: password } : {}) };
+      const env = { ...process.env, PGUSER: target.user, ...(password !== undefined ? { PGPASSWORD: password } : {}) };
       const dump = spawn(pgDump, dumpArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] });
       const restore = spawn(pgRestore, restoreArgs, { env: process.env, stdio: ['pipe', 'ignore', 'pipe'] });
       let dumpErr = '';

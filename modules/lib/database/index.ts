@@ -8,7 +8,8 @@
 // fails after CREATE DATABASE, the new database is dropped again (with the subscriptions it got).
 import type { InstanceSession } from '../instance/target';
 import type { Step } from '../plan';
-import { quoteIdent } from '../pg/quote';
+import { quoteIdent, quoteLiteral } from '../pg/quote';
+import { queryUnlogged } from '../pg/unlogged';
 import { ModuleError } from '../runtime';
 import {
   insideNeeded,
@@ -256,6 +257,16 @@ async function verifyChecks(maint: Awaited<ReturnType<InstanceSession['connectio
       for (const e of plan.after.extensions ?? []) if (e.version === null) e.version = available.get(e.name)?.defaultVersion ?? null;
     }
   }
+  const encodings = checks.filter((c) => c.kind === 'encoding');
+  if (encodings.length) {
+    const { rows } = await maint.query<{ e: string; ok: boolean }>('SELECT e, pg_char_to_encoding(e) >= 0 AS ok FROM unnest($1::text[]) AS e', [encodings.map((c) => c.name)]);
+    const ok = new Map(rows.map((r) => [r.e, r.ok]));
+    for (const c of encodings) if (!ok.get(c.name)) errors.push(`option '${c.path}': PostgreSQL knows no encoding ${c.name}`);
+  }
+  for (const c of checks.filter((x) => x.kind === 'locale')) {
+    const why = await localeError(maint, c.name);
+    if (why) errors.push(`option '${c.path}': ${why}`);
+  }
   const params = checks.filter((c) => c.kind === 'parameter');
   if (params.length) {
     const contexts = await readParameterContexts(maint, params.map((c) => c.name));
@@ -270,6 +281,30 @@ async function verifyChecks(maint: Awaited<ReturnType<InstanceSession['connectio
     }
   }
   if (errors.length) throw new ModuleError([...new Set(errors)].join('; '));
+}
+
+/** A change that failed, with the option it comes from (named first in the task's message). */
+class ChangeError extends ModuleError {
+  constructor(message: string, readonly option: string | undefined) {
+    super(message);
+  }
+}
+
+/**
+ * Why PostgreSQL could not use `locale` for a database, or null. The server's C library decides:
+ * a collation made of it in the session's temporary schema, in a transaction rolled back,
+ * loads it the way CREATE DATABASE does (and leaves nothing behind).
+ */
+async function localeError(conn: Awaited<ReturnType<InstanceSession['connection']>>, locale: string): Promise<string | null> {
+  await conn.query('BEGIN');
+  try {
+    await conn.query(`CREATE COLLATION pg_temp.socle_locale_check (LOCALE = ${quoteLiteral(locale)})`);
+    return null;
+  } catch (err) {
+    return `the server cannot use this locale (${pgMessage(err)})`;
+  } finally {
+    await conn.query('ROLLBACK').catch(() => undefined);
+  }
 }
 
 function pgMessage(err: unknown): string {
@@ -318,15 +353,23 @@ function stepsFor(session: InstanceSession, spec: NormalizedSpec, plan: Database
         const conn = await session.connection(group.every((g) => g.anywhere) ? maintenanceDb(name) : name);
         await conn.query('BEGIN');
         let current = group[0];
+        let statement: Change['statements'][number] | undefined;
         try {
           for (const g of group) {
             current = g;
-            for (const s of g.statements) await conn.query(s.sql);
+            for (const s of g.statements) {
+              statement = s;
+              await conn.query(s.sql);
+            }
           }
+          statement = undefined;
           await conn.query('COMMIT');
         } catch (err) {
           await conn.query('ROLLBACK').catch(() => undefined);
-          throw new ModuleError(`${current.change}: ${pgMessage(err)} (the transaction of database ${name} was rolled back: ${group.map((g) => g.change).join(', ')} not done)`);
+          throw new ChangeError(
+            `${current.change}: ${pgMessage(err)} (the transaction of database ${name} was rolled back: ${group.map((g) => g.change).join(', ')} not done)`,
+            statement?.path ?? current.path,
+          );
         }
         done.push(...group.map((g) => g.change));
         continue;
@@ -341,7 +384,7 @@ function stepsFor(session: InstanceSession, spec: NormalizedSpec, plan: Database
           if (c.creates) created.db = true;
         } else if (c.mode === 'autocommit') {
           const conn = await session.connection(name);
-          for (const s of c.statements) await conn.query(s.sql);
+          for (const s of c.statements) await (s.secret ? queryUnlogged(conn, s.sql) : conn.query(s.sql));
           if (c.subscription) created.subscriptions.push(c.subscription);
         } else if (c.mode === 'clone') {
           await session.release(name);
@@ -352,7 +395,7 @@ function stepsFor(session: InstanceSession, spec: NormalizedSpec, plan: Database
         if (c.statements.some((s) => /^DROP DATABASE/.test(s.sql)) && /being accessed by other users/.test(msg) && !spec.forceDrop) {
           msg += ' (set force_drop to disconnect them)';
         }
-        throw new ModuleError(msg);
+        throw new ChangeError(msg, err instanceof ChangeError ? err.option : c.path);
       }
       done.push(c.change);
       if (c.mode === 'clone') await replanAfterClone(created);
@@ -377,11 +420,12 @@ function stepsFor(session: InstanceSession, spec: NormalizedSpec, plan: Database
       await runChanges(visible, created);
     } catch (err) {
       const message = err instanceof ModuleError ? err.message : pgMessage(err);
+      const option = err instanceof ChangeError && err.option !== undefined ? `option '${err.option}': ` : '';
       if (created.db) {
-        throw new ModuleError(`database ${name}: ${message}; ${await dropNew(created.subscriptions)}`);
+        throw new ModuleError(`${option}database ${name}: ${message}; ${await dropNew(created.subscriptions)}`);
       }
       const state = done.length ? `already done: ${done.join(', ')}` : 'nothing was changed';
-      throw new ModuleError(`database ${name}: ${message} (${state})`);
+      throw new ModuleError(`${option}database ${name}: ${message} (${state})`);
     } finally {
       // A batch must not keep a connection per database (max_connections).
       await session.release(name);

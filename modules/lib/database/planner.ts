@@ -5,8 +5,8 @@
 import { quoteIdent, quoteLiteral } from '../pg/quote';
 import { ModuleError } from '../runtime';
 import type { DatabaseRow, InsideCatalog, ServerFacts, SubscriptionRow } from './catalog';
-import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from './conninfo';
-import { implicitAcl, planPrivileges, type PrivilegeView } from './privileges';
+import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from '../pg/conninfo';
+import { aclNewOwner, implicitAcl, planPrivileges, type PrivilegeView } from './privileges';
 import { parseSetconfig, planSettings } from './settings';
 import type { NormalizedSpec } from './spec';
 import type { Change, Check } from './types';
@@ -157,8 +157,14 @@ export function planDatabase(input: PlanInput): DatabasePlan {
       checks.push({ kind: 'role', name: spec.owner, path: spec.path('owner') });
     }
     if (template !== undefined) sql += ` TEMPLATE ${quoteIdent(template)}`;
-    if (spec.encoding !== undefined) sql += ` ENCODING ${quoteLiteral(spec.encoding)}`;
-    if (spec.locale !== undefined) sql += ` LOCALE ${quoteLiteral(spec.locale)}`;
+    if (spec.encoding !== undefined) {
+      sql += ` ENCODING ${quoteLiteral(spec.encoding)}`;
+      checks.push({ kind: 'encoding', name: spec.encoding, path: spec.path('encoding') });
+    }
+    if (spec.locale !== undefined) {
+      sql += ` LOCALE ${quoteLiteral(spec.locale)}`;
+      checks.push({ kind: 'locale', name: spec.locale, path: spec.path('locale') });
+    }
     if (spec.tablespace !== undefined) {
       sql += ` TABLESPACE ${quoteIdent(spec.tablespace)}`;
       checks.push({ kind: 'tablespace', name: spec.tablespace, path: spec.path('tablespace') });
@@ -183,6 +189,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
         mode: 'clone',
         statements: [],
         clone: { dsn: spec.clone.dsn, schemaOnly: spec.clone.schemaOnly },
+        path: spec.path('clone'),
       });
     }
   } else {
@@ -202,12 +209,13 @@ export function planDatabase(input: PlanInput): DatabasePlan {
         change: `move database ${name} to tablespace ${spec.tablespace}`,
         mode: 'maintenance',
         statements: [{ sql: `ALTER DATABASE ${db} SET TABLESPACE ${quoteIdent(spec.tablespace)}` }],
+        path: spec.path('tablespace'),
       });
       after.tablespace = spec.tablespace;
     }
     if (spec.owner !== undefined && spec.owner !== current.owner) {
       checks.push({ kind: 'role', name: spec.owner, path: spec.path('owner') });
-      changes.push({ change: `change owner of database ${name} to ${spec.owner}`, mode: 'transaction', anywhere: true, statements: [{ sql: `ALTER DATABASE ${db} OWNER TO ${quoteIdent(spec.owner)}` }] });
+      changes.push({ change: `change owner of database ${name} to ${spec.owner}`, mode: 'transaction', anywhere: true, statements: [{ sql: `ALTER DATABASE ${db} OWNER TO ${quoteIdent(spec.owner)}` }], path: spec.path('owner') });
       after.owner = spec.owner;
     }
     if (spec.connectionLimit !== undefined && spec.connectionLimit !== current.connectionLimit) {
@@ -215,6 +223,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
         change: `set connection limit of database ${name} to ${spec.connectionLimit}`,
         mode: 'transaction', anywhere: true,
         statements: [{ sql: `ALTER DATABASE ${db} WITH CONNECTION LIMIT ${spec.connectionLimit}` }],
+        path: spec.path('connection_limit'),
       });
       after.connection_limit = spec.connectionLimit;
     }
@@ -226,7 +235,9 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   after.settings = settings.after;
   if (settings.statements.length) {
     const parts = [settings.set.length ? `set ${settings.set.join(', ')}` : '', settings.reset.length ? `reset ${settings.reset.join(', ')}` : ''].filter(Boolean);
-    changes.push({ change: `${parts.join(' and ')} on database ${name}`, mode: 'transaction', anywhere: true, statements: settings.statements.map((sql) => ({ sql })) });
+    // Statements set the parameters in `settings.set`'s order, then reset the others.
+    const statements = settings.statements.map((sql, i) => ({ sql, ...(i < settings.set.length ? { path: spec.path(`settings.${settings.set[i]}`) } : {}) }));
+    changes.push({ change: `${parts.join(' and ')} on database ${name}`, mode: 'transaction', anywhere: true, statements, path: spec.path('settings') });
     for (const k of settings.set) checks.push({ kind: 'parameter', name: k, path: spec.path(`settings.${k}`) });
   }
 
@@ -238,6 +249,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   const schemas = new Map((inside.schemas ?? []).map((s) => [s.name, s.owner]));
   const newSchemas = new Map<string, string>();
   const droppedSchemas = new Set<string>();
+  const schemaOwnerChanges = new Map<string, [string, string]>();
   if (spec.schemas) {
     if (before.state === 'present') before.schemas = [...schemas].map(([n, o]) => ({ name: n, owner: o }));
     for (const s of spec.schemas) {
@@ -249,6 +261,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
           creates.push({
             change: `create schema ${s.name} in database ${name}${s.owner !== undefined ? ` owned by ${s.owner}` : ''}`,
             mode: 'transaction',
+            path: s.path,
             statements: [{ sql: `CREATE SCHEMA ${quoteIdent(s.name)}${s.owner !== undefined ? ` AUTHORIZATION ${quoteIdent(s.owner)}` : ''}` }],
           });
           schemas.set(s.name, o);
@@ -259,12 +272,14 @@ export function planDatabase(input: PlanInput): DatabasePlan {
           creates.push({
             change: `change owner of schema ${s.name} in database ${name} to ${s.owner}`,
             mode: 'transaction',
+            path: s.path,
             statements: [{ sql: `ALTER SCHEMA ${quoteIdent(s.name)} OWNER TO ${quoteIdent(s.owner)}` }],
           });
           schemas.set(s.name, s.owner);
+          schemaOwnerChanges.set(s.name, [cur, s.owner]);
         }
       } else if (cur !== undefined) {
-        drops.push({ change: `drop schema ${s.name} from database ${name}`, mode: 'transaction', statements: [{ sql: `DROP SCHEMA ${quoteIdent(s.name)}` }] });
+        drops.push({ change: `drop schema ${s.name} from database ${name}`, mode: 'transaction', statements: [{ sql: `DROP SCHEMA ${quoteIdent(s.name)}` }], path: s.path });
         schemas.delete(s.name);
         droppedSchemas.add(s.name);
       }
@@ -288,7 +303,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
           if (e.schema !== undefined) sql += ` SCHEMA ${quoteIdent(e.schema)}`;
           if (e.version !== undefined) sql += ` VERSION ${quoteLiteral(e.version)}`;
           sql += ' CASCADE';
-          creates.push({ change: `create extension ${e.name} in database ${name}`, mode: 'transaction', statements: [{ sql }] });
+          creates.push({ change: `create extension ${e.name} in database ${name}`, mode: 'transaction', statements: [{ sql }], path: e.path });
           // The schema PostgreSQL picks without one is the first of the search path: public, usually.
           exts.set(e.name, { name: e.name, schema: e.schema ?? 'public', version: e.version ?? (null as unknown as string), relocatable: true });
         } else {
@@ -299,6 +314,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
               creates.push({
                 change: `move extension ${e.name} of database ${name} to schema ${e.schema}`,
                 mode: 'transaction',
+                path: `${e.path}.schema`,
                 statements: [{ sql: `ALTER EXTENSION ${q} SET SCHEMA ${quoteIdent(e.schema)}` }],
               });
               cur.schema = e.schema;
@@ -309,13 +325,14 @@ export function planDatabase(input: PlanInput): DatabasePlan {
             creates.push({
               change: `update extension ${e.name} of database ${name} from ${cur.version} to ${e.version}`,
               mode: 'transaction',
+              path: `${e.path}.version`,
               statements: [{ sql: `ALTER EXTENSION ${q} UPDATE TO ${quoteLiteral(e.version)}` }],
             });
             cur.version = e.version;
           }
         }
       } else if (cur) {
-        extDrops.push({ change: `drop extension ${e.name} from database ${name}`, mode: 'transaction', statements: [{ sql: `DROP EXTENSION ${q}` }] });
+        extDrops.push({ change: `drop extension ${e.name} from database ${name}`, mode: 'transaction', statements: [{ sql: `DROP EXTENSION ${q}` }], path: e.path });
         exts.delete(e.name);
       }
     }
@@ -325,9 +342,16 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   // privileges
   const privChanges: Change[] = [];
   if (spec.privileges) {
-    const databaseAcl = current ? current.acl ?? [] : implicitAcl('database', owner);
-    const p = planPrivileges(spec.privileges, { database: name, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas });
-    if (before.state === 'present') before.privileges = p.before;
+    // The owner change runs before the grants: they are planned against the ACL it leaves.
+    const databaseAcl = current ? aclNewOwner(current.acl ?? [], current.owner, owner) : implicitAcl('database', owner);
+    const p = planPrivileges(spec.privileges, { database: name, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas, schemaOwnerChanges });
+    if (before.state === 'present') {
+      // The diff's "before" is the ACL as it is, before the owner changes.
+      const asIs = current && (current.owner !== owner || schemaOwnerChanges.size)
+        ? planPrivileges(spec.privileges, { database: name, databaseAcl: current.acl ?? [], inside, defaultOwner: current.owner, newSchemas, droppedSchemas }).before
+        : p.before;
+      before.privileges = asIs;
+    }
     after.privileges = p.after;
     privChanges.push(...p.changes);
     checks.push(...p.checks);
@@ -348,12 +372,13 @@ export function planDatabase(input: PlanInput): DatabasePlan {
       const wantedRow = { name: p.name, allTables: !p.tables, tables: p.tables ?? [], schemas: 0 };
       if (p.state === 'present') {
         if (!cur) {
-          pubChanges.push({ change: `create publication ${p.name} in database ${name}`, mode: 'transaction', statements: [{ sql: `CREATE PUBLICATION ${q} ${forSql}` }] });
+          pubChanges.push({ change: `create publication ${p.name} in database ${name}`, mode: 'transaction', path: p.tables ? `${p.path}.tables` : p.path, statements: [{ sql: `CREATE PUBLICATION ${q} ${forSql}` }] });
           pubs.set(p.name, wantedRow);
         } else if (cur.allTables !== !p.tables) {
           pubChanges.push({
             change: `recreate publication ${p.name} of database ${name} ${p.tables ? 'for its tables' : 'for all tables'}`,
             mode: 'transaction',
+            path: p.path,
             statements: [{ sql: `DROP PUBLICATION ${q}` }, { sql: `CREATE PUBLICATION ${q} ${forSql}` }],
           });
           pubs.set(p.name, wantedRow);
@@ -364,13 +389,14 @@ export function planDatabase(input: PlanInput): DatabasePlan {
             pubChanges.push({
               change: `set the tables of publication ${p.name} of database ${name}`,
               mode: 'transaction',
+              path: `${p.path}.tables`,
               statements: [{ sql: `ALTER PUBLICATION ${q} SET TABLE ${p.tables.map(([s, t]) => `${quoteIdent(s)}.${quoteIdent(t)}`).join(', ')}` }],
             });
             pubs.set(p.name, wantedRow);
           }
         }
       } else if (cur) {
-        pubChanges.push({ change: `drop publication ${p.name} from database ${name}`, mode: 'transaction', statements: [{ sql: `DROP PUBLICATION ${q}` }] });
+        pubChanges.push({ change: `drop publication ${p.name} from database ${name}`, mode: 'transaction', path: p.path, statements: [{ sql: `DROP PUBLICATION ${q}` }] });
         pubs.delete(p.name);
       }
     }
@@ -388,28 +414,29 @@ export function planDatabase(input: PlanInput): DatabasePlan {
       const q = quoteIdent(s.name);
       if (s.state === 'absent') {
         if (cur) {
-          subChanges.push({ change: `drop subscription ${s.name} of database ${name}`, mode: 'autocommit', statements: [{ sql: `DROP SUBSCRIPTION ${q}` }] });
+          subChanges.push({ change: `drop subscription ${s.name} of database ${name}`, mode: 'autocommit', path: s.path, statements: [{ sql: `DROP SUBSCRIPTION ${q}` }] });
           subs.delete(s.name);
         }
         continue;
       }
       const conn = withPassword(s.conninfo!, s.password);
       const connSql = { sql: quoteLiteral(conn.real), shown: quoteLiteral(conn.shown) };
+      const secret = s.password !== undefined;
       const pubList = s.publications.map(quoteIdent).join(', ');
       const stored = { name: s.name, database: name, enabled: s.enabled, conninfo: conn.real, publications: s.publications };
       if (!cur) {
         const opts = s.enabled ? '' : ' WITH (enabled = false)';
         subChanges.push({
           change: `create subscription ${s.name} in database ${name} to ${s.publications.join(', ')}`,
-          mode: 'autocommit',
-          statements: [{ sql: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.sql} PUBLICATION ${pubList}${opts}`, shown: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.shown} PUBLICATION ${pubList}${opts}` }],
+          mode: 'autocommit', path: s.path,
+          statements: [{ sql: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.sql} PUBLICATION ${pubList}${opts}`, shown: `CREATE SUBSCRIPTION ${q} CONNECTION ${connSql.shown} PUBLICATION ${pubList}${opts}`, secret }],
           subscription: s.name,
         });
         subs.set(s.name, stored);
         continue;
       }
       if (!s.enabled && cur.enabled) {
-        subChanges.push({ change: `disable subscription ${s.name} of database ${name}`, mode: 'autocommit', statements: [{ sql: `ALTER SUBSCRIPTION ${q} DISABLE` }] });
+        subChanges.push({ change: `disable subscription ${s.name} of database ${name}`, mode: 'autocommit', path: s.path, statements: [{ sql: `ALTER SUBSCRIPTION ${q} DISABLE` }] });
       }
       let sameConn: boolean;
       try {
@@ -420,8 +447,8 @@ export function planDatabase(input: PlanInput): DatabasePlan {
       if (!sameConn) {
         subChanges.push({
           change: `change the connection of subscription ${s.name} of database ${name}`,
-          mode: 'autocommit',
-          statements: [{ sql: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.sql}`, shown: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.shown}` }],
+          mode: 'autocommit', path: s.path,
+          statements: [{ sql: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.sql}`, shown: `ALTER SUBSCRIPTION ${q} CONNECTION ${connSql.shown}`, secret }],
         });
       }
       if (!sameSet(cur.publications, s.publications)) {
@@ -429,12 +456,12 @@ export function planDatabase(input: PlanInput): DatabasePlan {
         const opts = s.enabled ? '' : ' WITH (refresh = false)';
         subChanges.push({
           change: `set the publications of subscription ${s.name} of database ${name} to ${s.publications.join(', ')}`,
-          mode: 'autocommit',
+          mode: 'autocommit', path: s.path,
           statements: [{ sql: `ALTER SUBSCRIPTION ${q} SET PUBLICATION ${pubList}${opts}` }],
         });
       }
       if (s.enabled && !cur.enabled) {
-        subChanges.push({ change: `enable subscription ${s.name} of database ${name}`, mode: 'autocommit', statements: [{ sql: `ALTER SUBSCRIPTION ${q} ENABLE` }] });
+        subChanges.push({ change: `enable subscription ${s.name} of database ${name}`, mode: 'autocommit', path: s.path, statements: [{ sql: `ALTER SUBSCRIPTION ${q} ENABLE` }] });
       }
       subs.set(s.name, stored);
     }

@@ -42,6 +42,28 @@ function setHeld(m: AclModel, role: string, privs: string[], held: boolean): voi
   for (const p of privs) c.set(p, held ? m.total : 0);
 }
 
+/**
+ * The ACL once the object's owner changes, as PostgreSQL's aclnewowner() makes it (ALTER DATABASE
+ * / ALTER SCHEMA ... OWNER TO): every entry of the old owner becomes the new owner's, merged with
+ * what the new owner held. Privileges are planned against the ACL the owner change leaves, since
+ * the GRANTs and REVOKEs run after it: planned against the ACL before, they would be off by the
+ * owner's entries and need a second run.
+ */
+export function aclNewOwner(pairs: AclPairs, oldOwner: string, newOwner: string): AclPairs {
+  if (oldOwner === newOwner) return pairs;
+  const seen = new Set<string>();
+  const out: AclPairs = [];
+  for (const [g, p] of pairs) {
+    const pair: [string, string] = [g === oldOwner ? newOwner : g, p];
+    const key = JSON.stringify(pair);
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(pair);
+    }
+  }
+  return out;
+}
+
 /** acldefault() for what we model: the owner holds everything, PUBLIC some things. */
 export function implicitAcl(kind: string, owner: string): AclPairs {
   switch (kind) {
@@ -71,6 +93,8 @@ export interface PrivilegeEnv {
   newSchemas: Map<string, string>;
   /** Schemas the plan drops. */
   droppedSchemas: Set<string>;
+  /** Existing schemas whose owner the plan changes (before the grants run): schema -> [old, new]. */
+  schemaOwnerChanges?: Map<string, [string, string]>;
 }
 
 export interface PrivilegeView {
@@ -110,6 +134,10 @@ function describeTarget(item: PrivilegeItem, database: string): string {
   return `all ${item.on} in schema ${item.schema}`;
 }
 
+function afterOwnerChange(pairs: AclPairs, change: [string, string] | undefined): AclPairs {
+  return change ? aclNewOwner(pairs, change[0], change[1]) : pairs;
+}
+
 export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): PrivilegePlan {
   const models = new Map<string, AclModel>();
   const errors: string[] = [];
@@ -130,7 +158,7 @@ export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): Privi
       const owner = env.newSchemas.get(s);
       m = owner !== undefined && !(inside.aclSchemasFound ?? []).includes(s)
         ? aclFromPairs(implicitAcl('schema', owner))
-        : aclFromPairs((inside.schemaAcl ?? []).filter(([sch]) => sch === s).map(([, g, p]) => [g, p]));
+        : aclFromPairs(afterOwnerChange((inside.schemaAcl ?? []).filter(([sch]) => sch === s).map(([, g, p]): [string, string] => [g, p]), env.schemaOwnerChanges?.get(s)));
     } else if (!item.on.startsWith('default_')) {
       const s = item.schema!;
       const total = (inside.objectAcl?.totals ?? []).find(([sch, k]) => sch === s && k === kind)?.[2] ?? 0;
@@ -203,6 +231,7 @@ export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): Privi
       change: grant ? `grant ${list} on ${what} to ${item.role}` : `revoke ${list} on ${what} from ${item.role}`,
       mode: 'transaction',
       statements: [{ sql }],
+      path: item.path,
     });
     setHeld(m, item.role, privs, grant);
   }

@@ -4,7 +4,7 @@
 import type { DatabaseOptions } from '../../generated/database';
 import { ModuleError } from '../runtime';
 import { identifierTooLong } from '../pg/quote';
-import { isUri, parseConninfo } from './conninfo';
+import { isUri, parseConninfo } from '../pg/conninfo';
 
 /** One database as the `database` module and the instance's `databases` list declare it. */
 export type DatabaseSpec = Omit<DatabaseOptions, 'instance'>;

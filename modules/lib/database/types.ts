@@ -6,6 +6,10 @@ export interface Statement {
   sql: string;
   /** What is shown, when it differs from `sql` (password masked). */
   shown?: string;
+  /** `sql` carries a secret: run so that the server does not log its text (pg/unlogged.ts). */
+  secret?: boolean;
+  /** The option this statement comes from, when narrower than its change's (`settings.work_mem`). */
+  path?: string;
 }
 
 /**
@@ -31,6 +35,8 @@ export interface Change {
   anywhere?: boolean;
   /** A CREATE SUBSCRIPTION: dropped again when the new database is. */
   subscription?: string;
+  /** The option it comes from (`extensions[2]`): a failure names it. */
+  path?: string;
 }
 
 /** A name the plan relies on, verified against the server before anything runs. */
@@ -38,4 +44,6 @@ export type Check =
   | { kind: 'role'; name: string; path: string }
   | { kind: 'tablespace'; name: string; path: string }
   | { kind: 'extension'; name: string; version?: string; path: string }
-  | { kind: 'parameter'; name: string; path: string };
+  | { kind: 'parameter'; name: string; path: string }
+  | { kind: 'encoding'; name: string; path: string }
+  | { kind: 'locale'; name: string; path: string };

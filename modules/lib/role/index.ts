@@ -14,13 +14,15 @@ import { readFileSync } from 'node:fs';
 import type { InstanceLayout } from '../instance/layout';
 import type { Connection } from '../pg/client';
 import { hbaFileErrors } from '../pg/file-checks';
-import { readTextOr, writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
+import { queryUnlogged } from '../pg/unlogged';
+import { readTextOr, whyNotWritable, writeFileAtomic, writePrivateFileAtomic } from '../fsutil';
 import type { Step } from '../plan';
 import { ModuleError } from '../runtime';
 import type { SiteSettings } from '../settings';
 import { listDatabases, readCatalog } from './catalog';
 import { planRole, transactionGroups, type RolePlan, type RoleState, type Statement } from './plan';
 import { normalizeSpec, type NormalizedRole, type RoleSpec } from './spec';
+import { roleBlockMarker } from './hba';
 
 export type { RoleSpec, RoleState };
 
@@ -76,13 +78,18 @@ function pgError(err: unknown): string {
   return [e.message ?? String(err), e.detail, e.hint].filter(Boolean).join('; ');
 }
 
+/** Runs a group of statements; a failure rolls the group back and says which statement failed. */
 async function runGroup(conn: Connection, group: Statement[]): Promise<void> {
   const inTransaction = group.length > 1;
+  let current: Statement | undefined;
   try {
-    for (const s of group) await conn.query(s.sql());
+    for (const s of group) {
+      current = s;
+      await (s.secret ? queryUnlogged(conn, s.sql(), inTransaction) : conn.query(s.sql()));
+    }
   } catch (err) {
     if (inTransaction) await conn.query('ROLLBACK').catch(() => undefined);
-    throw err;
+    throw Object.assign(err as object, { statement: current });
   }
 }
 
@@ -106,11 +113,34 @@ function sqlStep(p: RolePlan, r: NormalizedRole, conn: Connection, ctx: RolesCon
           const hint = /cannot be dropped because some objects depend on it/.test(String((err as Error).message))
             ? `; use ${r.where}drop_owned or ${r.where}reassign_owned`
             : '';
-          throw new ModuleError(`role ${r.name}${db !== undefined ? ` (in database ${db})` : ''}: ${pgError(err)}${hint}`);
+          // The option the refused statement comes from; else the role's item in a list (or nothing, alone).
+          const option = (err as { statement?: Statement }).statement?.option ?? (r.where ? r.where.replace(/\.$/, '') : undefined);
+          throw new ModuleError(`${option ? `option '${option}': ` : ''}role ${r.name}${db !== undefined ? ` (in database ${db})` : ''}: ${pgError(err)}${hint}`);
         }
       }
     },
   };
+}
+
+/**
+ * The `hba_records` options whose blocks hold the lines PostgreSQL rejects (`line N: ...`), so
+ * that the error names what to fix.
+ */
+function rejectedRecords(text: string, errors: string[], roles: NormalizedRole[]): string[] {
+  const lines = text.split('\n');
+  const out = new Set<string>();
+  for (const e of errors) {
+    const m = /^line (\d+):/.exec(e);
+    if (!m) continue;
+    const n = Number(m[1]);
+    for (const r of roles) {
+      const marker = roleBlockMarker(r.name);
+      const begin = lines.findIndex((l) => l.trim() === `# BEGIN ${marker}`);
+      const end = lines.findIndex((l, i) => i > begin && l.trim() === `# END ${marker}`);
+      if (begin >= 0 && n > begin + 1 && n <= end) out.add(`${r.where}hba_records`);
+    }
+  }
+  return [...out];
 }
 
 /**
@@ -167,7 +197,8 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
         });
         if (errors.length) {
           await restore();
-          throw new ModuleError(`PostgreSQL rejects the new pg_hba.conf (${errors.join('; ')}); ${l.hbaFile} was restored`);
+          const options = rejectedRecords(text, errors, plans.filter((x) => x.p.hba).map((x) => x.r));
+          throw new ModuleError(`${options.length ? `option ${options.map((o) => `'${o}'`).join(', ')}: ` : ''}PostgreSQL rejects the new pg_hba.conf (${errors.join('; ')}); ${l.hbaFile} was restored`);
         }
         undo.push(restore);
       },
@@ -176,6 +207,13 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
   for (const { r, p } of plans) if (p.change) steps.push(sqlStep(p, r, conn, ctx));
   const passEdits = plans.filter((x) => x.p.passfile).map((x) => x.p.passfile!);
   if (passEdits.length && passfilePath) {
+    // Checked now: the roles' SQL commits before the passfile is written, so a passfile that
+    // cannot be written must stop the task before anything is.
+    const why = whyNotWritable(passfilePath);
+    if (why) {
+      const first = plans.find((x) => x.p.passfile)!.r;
+      throw new ModuleError(`option '${first.where}${first.pgpass !== undefined ? 'pgpass' : 'state'}': cannot write the passfile ${passfilePath} (postgresql.auth.passfile of the site settings): ${why}`);
+    }
     steps.push({
       change: `${passEdits.map((e) => e.summary).join(', ')} in ${passfilePath}`,
       commands: [`update ${passfilePath}`],

@@ -17,6 +17,10 @@ export interface Statement {
   sql: () => string;
   /** Run in this database rather than on the main connection's (DROP/REASSIGN OWNED). */
   database?: string;
+  /** Carries a secret (a password verifier): run so that the server does not log it (pg/unlogged.ts). */
+  secret?: boolean;
+  /** The option it comes from, named when PostgreSQL refuses it (`configuration.work_mem`). */
+  option?: string;
 }
 
 /** A role as shown in the diff: never its password, only whether it has one. */
@@ -295,7 +299,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
     const head = `CREATE ROLE ${role(r.name)}${clauses.map((c) => ' ' + c).join('')}`;
     if (r.password) {
       const pw = passwordSql(r);
-      statements.push(stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()));
+      statements.push({ ...stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()), secret: true });
       details.push('password');
       pwChanged = true;
     } else {
@@ -315,7 +319,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
       const head = `ALTER ROLE ${role(r.name)}${clauses.map((c) => ' ' + c).join('')}`;
       if (pwChanged) {
         const pw = passwordSql(r);
-        statements.push(stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()));
+        statements.push({ ...stmt(`${head} PASSWORD '${MASK}'`, () => head + pw()), secret: true });
         details.push('password');
       } else {
         statements.push(stmt(head));
@@ -328,11 +332,11 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
   const grant = [...r.memberships].filter(([m, w]) => w && !memberOf.has(m)).map(([m]) => m);
   const revoke = [...r.memberships].filter(([m, w]) => !w && memberOf.has(m)).map(([m]) => m);
   if (grant.length) {
-    statements.push(stmt(`GRANT ${grant.map(role).join(', ')} TO ${role(r.name)}`));
+    statements.push({ ...stmt(`GRANT ${grant.map(role).join(', ')} TO ${role(r.name)}`), option: `${r.where}memberships` });
     details.push(`grant ${grant.join(', ')}`);
   }
   if (revoke.length) {
-    statements.push(stmt(`REVOKE ${revoke.map(role).join(', ')} FROM ${role(r.name)}`));
+    statements.push({ ...stmt(`REVOKE ${revoke.map(role).join(', ')} FROM ${role(r.name)}`), option: `${r.where}memberships` });
     details.push(`revoke ${revoke.join(', ')}`);
   }
   const memberships = [...new Set([...memberOf, ...grant])].filter((m) => !revoke.includes(m)).sort();
@@ -350,7 +354,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
       statements.push(stmt(`ALTER ROLE ${role(r.name)} RESET ALL`));
       details.push('reset all parameters');
     } else {
-      for (const k of set) statements.push(stmt(`ALTER ROLE ${role(r.name)} SET ${settingNameSql(k)} = ${settingValueSql(k, wanted[k])}`));
+      for (const k of set) statements.push({ ...stmt(`ALTER ROLE ${role(r.name)} SET ${settingNameSql(k)} = ${settingValueSql(k, wanted[k])}`), option: `${r.where}configuration.${k}` });
       for (const k of reset) statements.push(stmt(`ALTER ROLE ${role(r.name)} RESET ${settingNameSql(k)}`));
       if (set.length) details.push(`set ${set.join(', ')}`);
       if (reset.length) details.push(`reset ${reset.join(', ')}`);

@@ -3,6 +3,7 @@
 import type { RoleHbaRecord, RoleMembership, RoleOptions } from '../../generated/role';
 import { ModuleError } from '../runtime';
 import { identifierTooLong } from '../pg/quote';
+import { passwordType } from '../pg/scram';
 
 /**
  * One role as declared: schemas/defs/role.schema.yml. Options with a schema default may be left
@@ -90,6 +91,21 @@ export function normalizeSpec(spec: RoleSpec, where = ''): NormalizedRole {
   }
   if (spec.pgpass === true && spec.password === undefined) {
     throw new ModuleError(`option '${where}pgpass' needs option '${where}password' (a plain password)`);
+  }
+  // PostgreSQL stores a string that is not a verifier as a new password (hashing it): a plain text
+  // given here would reach the server and its logs as is, and never compare equal to what is stored.
+  if (spec.encrypted_password !== undefined && passwordType(spec.encrypted_password) === 'plain') {
+    throw new ModuleError(
+      `option '${where}encrypted_password' must be a password verifier as PostgreSQL stores it ` +
+        `(SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, or md5 and 32 hex digits), not a plain text: use option '${where}password' for that`,
+    );
+  }
+  // The passfile is line-based: such a password cannot be kept there (and PostgreSQL refuses NUL).
+  if (spec.password !== undefined && /\0/.test(spec.password)) {
+    throw new ModuleError(`option '${where}password' must not contain a NUL character (PostgreSQL cannot store it)`);
+  }
+  if (spec.pgpass === true && spec.password !== undefined && /[\r\n]/.test(spec.password)) {
+    throw new ModuleError(`option '${where}password': a password with a line break cannot be kept in the passfile (option '${where}pgpass')`);
   }
   if (spec.reassign_owned !== undefined) {
     checkName(spec.reassign_owned, `${where}reassign_owned`);

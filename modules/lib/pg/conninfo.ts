@@ -88,21 +88,64 @@ export function maskConninfo(text: string): string {
   }
 }
 
-/** The password a keyword/value string or a URI carries, if any. */
-export function passwordOf(text: string): string | undefined {
-  if (isUri(text)) {
+function percentDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // libpq would refuse it: it then fails with its own message, without the value
+  }
+}
+
+/**
+ * A connection string without its password, and the password: the password then goes to the
+ * program through its environment (PGPASSWORD), never on its command line, which every user of
+ * the host can read (`ps`, /proc/<pid>/cmdline). Both forms: keyword/value (`password=...`) and
+ * URI, where libpq reads a password in the user info (`postgresql://user:pw@host`) up to the first
+ * `@` or `/`, and in a `password=` parameter of the query; the last one given wins, as in libpq.
+ */
+export function splitPassword(dsn: string): { dsn: string; password?: string } {
+  if (!isUri(dsn)) {
+    let info: Conninfo;
     try {
-      const u = new URL(text.trim());
-      const q = u.searchParams.get('password');
-      if (q !== null) return q;
-      return u.password ? decodeURIComponent(u.password) : undefined;
+      info = parseConninfo(dsn);
     } catch {
-      return undefined;
+      return { dsn }; // libpq refuses it too, before any password is used
+    }
+    const password = info.get('password');
+    if (password === undefined) return { dsn };
+    info.delete('password');
+    return { dsn: renderConninfo(info), password };
+  }
+  const text = dsn.trim();
+  const scheme = /^postgres(?:ql)?:\/\//.exec(text)![0];
+  let rest = text.slice(scheme.length);
+  let password: string | undefined;
+  const end = rest.search(/[@/]/);
+  if (end >= 0 && rest[end] === '@') {
+    const userinfo = rest.slice(0, end);
+    const colon = userinfo.indexOf(':');
+    if (colon >= 0) {
+      password = percentDecode(userinfo.slice(colon + 1));
+      rest = userinfo.slice(0, colon) + rest.slice(end);
     }
   }
-  try {
-    return parseConninfo(text).get('password');
-  } catch {
-    return undefined;
+  const q = rest.indexOf('?');
+  if (q >= 0) {
+    const params = rest.slice(q + 1).split('&');
+    const kept = params.filter((p) => {
+      const eq = p.indexOf('=');
+      if (eq >= 0 && percentDecode(p.slice(0, eq)) === 'password') {
+        password = percentDecode(p.slice(eq + 1));
+        return false;
+      }
+      return true;
+    });
+    rest = rest.slice(0, q) + (kept.length ? '?' + kept.join('&') : '');
   }
+  return { dsn: scheme + rest, ...(password !== undefined ? { password } : {}) };
+}
+
+/** The password a keyword/value string or a URI carries, if any. */
+export function passwordOf(text: string): string | undefined {
+  return splitPassword(text).password;
 }
