@@ -22,11 +22,11 @@ beforeAll(() => {
 afterAll(() => sb.cleanup());
 
 /** Runs the module as Ansible would, and SIGKILLs it after `ms`. */
-async function killedAfter(args: Record<string, unknown>, ms: number): Promise<void> {
+async function killedAfter(args: Record<string, unknown>, ms: number, module = 'instance'): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'socle-kill-'));
   const argsFile = join(dir, 'args');
   writeFileSync(argsFile, JSON.stringify({ ...args, _ansible_check_mode: false, _ansible_diff: false, _ansible_verbosity: 0 }));
-  const child = spawn(process.execPath, [join(MODULES_DIR, 'instance.js'), argsFile], { env: sb.env, stdio: 'ignore' });
+  const child = spawn(process.execPath, [join(MODULES_DIR, `${module}.js`), argsFile], { env: sb.env, stdio: 'ignore' });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
     child.on('exit', () => {
@@ -88,6 +88,51 @@ describe('a creation killed at any point', () => {
       expect(run({ name: task.name, state: 'absent' }).result.changed).toBe(true);
     });
   }
+});
+
+describe('a drop, a role task and a database task killed at any point', () => {
+  test('a drop killed half-way is finished by the next one, and the instance can be made again', async () => {
+    for (const ms of [150, 400, 800]) {
+      const port = await freePort();
+      const task = { name: `d${ms}`, port, settings: LOOPBACK };
+      expect(run(task).result.failed).toBeUndefined();
+      await killedAfter({ name: task.name, state: 'absent' }, ms);
+      const again = run({ name: task.name, state: 'absent' });
+      expect(again.result.failed).toBeUndefined();
+      expect(readdirSync(join(sb.dir, 'srv/pgsql')).some((v) => existsSync(join(sb.dir, 'srv/pgsql', v, task.name)))).toBe(false);
+      expect(run({ name: task.name, state: 'absent' }).result.changed).toBe(false);
+      const made = run(task);
+      expect(made.result.failed ? made.result.msg : undefined).toBeUndefined();
+      expect(run({ name: task.name, state: 'absent' }).result.changed).toBe(true);
+    }
+  });
+
+  test('role and database tasks killed mid-batch converge on the next run', async () => {
+    const port = await freePort();
+    expect(run({ name: 'objects', port, settings: LOOPBACK }).result.failed).toBeUndefined();
+    const roles = Array.from({ length: 60 }, (_, i) => ({ name: `r${i}`, login: true, password: `${SECRET}-${i}` }));
+    const databases = Array.from({ length: 12 }, (_, i) => ({ name: `db${i}`, owner: `r${i}`, schemas: ['s'] }));
+    const task = { name: 'objects', port, settings: LOOPBACK, roles, databases };
+    for (const ms of [200, 500, 1000]) {
+      await killedAfter(task, ms);
+      const again = run(task);
+      expect(again.result.failed ? again.result.msg : undefined).toBeUndefined();
+      expect(run(task).result.changed).toBe(false);
+      expect(run({ ...task, roles: roles.map((r) => ({ ...r, state: 'absent' })), databases: databases.map((d) => ({ name: d.name, state: 'absent' })) }).result.failed).toBeUndefined();
+    }
+    const role = { instance: 'objects', name: 'solo', login: true, password: `${SECRET}-solo`, configuration: { work_mem: '8MB' } };
+    const db = { instance: 'objects', name: 'solodb', owner: 'solo', schemas: ['a', 'b'], extensions: ['pg_trgm'] };
+    for (const ms of [80, 200]) {
+      await killedAfter(role, ms, 'role');
+      await killedAfter(db, ms, 'database');
+      for (const [m, args] of [['role', role], ['database', db]] as const) {
+        const again = runModule(m, args, { env: sb.env });
+        expect(again.result.failed ? again.result.msg : undefined).toBeUndefined();
+        expect(runModule(m, args, { env: sb.env }).result.changed).toBe(false);
+      }
+    }
+    expect(filesContaining(sb.dir, SECRET)).toEqual([]);
+  });
 });
 
 describe('invalid parameters are refused before anything is written', () => {

@@ -1,5 +1,6 @@
 // `state: absent`: the components' services and files, then stop the instance and remove its
 // service, data, WAL and passfile entries.
+import { writeFileSync } from 'node:fs';
 import { formatCommand } from '../exec';
 import { readBlock } from '../pg/hba';
 import { parseConf } from '../pg/guc';
@@ -31,6 +32,9 @@ export async function drop(settings: SiteSettings, l: InstanceLayout, cur: Curre
       change: `drop instance ${l.id}`,
       commands: [...uninstall.commands, ...instanceDirs(l).map((d) => formatCommand('rm', ['-rf', d])), ...(passfile?.commands ?? [])],
       async apply() {
+        // Marked as remains first: a drop killed half-way is finished by the next task (absent) or
+        // cleared before a new creation, instead of leaving a data directory without PG_VERSION.
+        writeFileSync(l.creationMarker, `${process.pid}\n`, { mode: 0o600 });
         await uninstall.run();
         removeInstanceDirs(l);
         await passfile?.apply();

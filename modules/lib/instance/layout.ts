@@ -24,8 +24,9 @@ export interface InstanceLayout {
   unitFile: string;
   lockFile: string;
   /**
-   * Written before a creation starts and removed when it has finished: an instance found with it
-   * is the remains of a creation that was interrupted (killed), removed and created again.
+   * Written before a creation starts (and before a drop removes anything), removed when it has
+   * finished: an instance found with it is the remains of a creation or a drop that was
+   * interrupted (killed), removed before anything else is done.
    */
   creationMarker: string;
   /** The super-user's password for initdb, while initdb runs (removed after, and by a recovery). */

@@ -2,7 +2,7 @@
 // URI, never with a password), completed with the site's replication role when it names no user
 // and with the private passfile that holds the password, so the password is in neither the
 // configuration nor any output.
-import { conninfoValue, isUri, parseConninfo, passwordOf } from '../../database/conninfo';
+import { conninfoValue, isUri, parseConninfo, passwordOf } from '../../pg/conninfo';
 import { ModuleError } from '../../runtime';
 
 const OPTION = 'standby.primary_conninfo';

@@ -8,7 +8,7 @@ import type { ComponentContext } from '../../instance/component';
 import { inRecovery, type InstanceLayout } from '../../instance/layout';
 import type { Connection } from '../../pg/client';
 import { parseConf } from '../../pg/guc';
-import { maskConninfo } from '../../database/conninfo';
+import { maskConninfo } from '../../pg/conninfo';
 
 interface StandbyRow {
   upstream: string | null;
