@@ -118,7 +118,9 @@ describe('a drop, a role task and a database task killed at any point', () => {
       const again = run(task);
       expect(again.result.failed ? again.result.msg : undefined).toBeUndefined();
       expect(run(task).result.changed).toBe(false);
-      expect(run({ ...task, roles: roles.map((r) => ({ ...r, state: 'absent' })), databases: databases.map((d) => ({ name: d.name, state: 'absent' })) }).result.failed).toBeUndefined();
+      // Back to none for the next kill: the databases first (the roles own them), then the roles.
+      expect(run({ ...task, roles: [], databases: databases.map((d) => ({ name: d.name, state: 'absent' })) }).result.failed).toBeUndefined();
+      expect(run({ ...task, roles: roles.map((r) => ({ name: r.name, state: 'absent' })), databases: [] }).result.failed).toBeUndefined();
     }
     const role = { instance: 'objects', name: 'solo', login: true, password: `${SECRET}-solo`, configuration: { work_mem: '8MB' } };
     const db = { instance: 'objects', name: 'solodb', owner: 'solo', schemas: ['a', 'b'], extensions: ['pg_trgm'] };
