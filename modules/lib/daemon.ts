@@ -134,7 +134,12 @@ function processDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
         child.unref();
         // A daemon that dies at once (bad option, port taken) is a failed start, not a silent one.
         await sleep(200);
-        if (!alive(child.pid!)) throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);
+        if (!alive(child.pid!)) {
+          rmSync(p.pidFile, { force: true });
+          rmSync(definitionFile(p.pidFile), { force: true });
+          // Its log is not quoted: a daemon may log its secrets there (the file is 0600).
+          throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);
+        }
       } finally {
         closeSync(out);
       }

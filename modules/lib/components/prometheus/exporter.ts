@@ -3,11 +3,14 @@
 // named `<version>-<instance>`) and the standalone `postgres_exporter` module (any name, any
 // data source).
 //
-// The password never shows on a command line: the data source (a URI, user and password
-// percent-encoded, so any password survives, spaces and quotes included) is in the exporter's
-// environment only: systemd reads it from the configuration file (an EnvironmentFile, 0600);
-// a supervised process is given it at start, and the same file is kept (0600) so that a task
-// that does not repeat the options can still restart it.
+// The password is never on a command line, nor in the data source: postgres_exporter 0.11
+// re-parses its data source and refuses a password with a space in it (pglift's issue 173), so
+// the data source (a `postgresql://` URI, user percent-encoded, the socket directory as its
+// `host` parameter) names no password, and the password is in a private passfile (0600) that
+// the exporter's libpq reads (PGPASSFILE): any password works, spaces and quotes included. The
+// environment (DATA_SOURCE_NAME, PGPASSFILE, the listen address) is the configuration file
+// (systemd's EnvironmentFile, 0600), also kept for supervised processes so that a task that does
+// not repeat the options can still restart it.
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { daemonService, envText, parseEnvText, type CompanionService } from '../../daemon';
@@ -42,6 +45,7 @@ export interface ExporterFiles {
   configFile: string;
   pidFile: string;
   logFile: string;
+  passfile: string;
 }
 
 export function exporterFiles(settings: SiteSettings, site: ExporterSite, name: string): ExporterFiles {
@@ -51,12 +55,14 @@ export function exporterFiles(settings: SiteSettings, site: ExporterSite, name: 
     configFile: sitePath(settings, site.configpath, { name }),
     pidFile: sitePath(settings, site.pidFile, { name }),
     logFile: join(sitePath(settings, site.logpath, { name }), `${name}.log`),
+    passfile: sitePath(settings, site.configpath, { name }).replace(/(\.conf)?$/, '.pgpass'),
   };
 }
 
 /** Where it connects: a Unix socket directory (`host` starting with '/') or a TCP host. */
 export interface DataSource {
   user: string;
+  /** Only for a data source given to something else than the exporter (see above). */
   password?: string;
   host: string;
   port: number;
@@ -80,13 +86,20 @@ export function dataSourceUri(ds: DataSource): string {
   return `postgresql://${auth}${hostPart}:${ds.port}/${enc(ds.dbname)}?${q}`;
 }
 
-/** What an exporter runs with: its data source and the address it listens on. */
+/** What an exporter runs with: its data source, the address it listens on, its passfile. */
 export interface ExporterDefinition {
   dsn: string;
   listen: string;
+  passfile?: string;
+}
+
+/** The passfile's text: the password for any server and user (libpq's escapes). */
+export function passfileText(password: string): string {
+  return `*:*:*:*:${password.replace(/\\/g, '\\\\').replace(/:/g, '\\:')}\n`;
 }
 
 const DSN = 'DATA_SOURCE_NAME';
+const PASSFILE = 'PGPASSFILE';
 // The exporter reads this variable too; kept in the file so the definition can be read back.
 const LISTEN = 'PG_EXPORTER_WEB_LISTEN_ADDRESS';
 
@@ -96,13 +109,17 @@ export function listenAddress(site: ExporterSite, port: number): string {
 
 /** The configuration file's text (systemd EnvironmentFile syntax). */
 export function configText(def: ExporterDefinition): string {
-  return envText({ [DSN]: def.dsn, [LISTEN]: def.listen });
+  return envText(exporterEnv(def));
+}
+
+function exporterEnv(def: ExporterDefinition): Record<string, string> {
+  return { [DSN]: def.dsn, [LISTEN]: def.listen, ...(def.passfile ? { [PASSFILE]: def.passfile } : {}) };
 }
 
 /** The definition kept in the configuration file, or null. */
 export function readDefinition(files: ExporterFiles): ExporterDefinition | null {
   const env = parseEnvText(readTextOr(files.configFile, ''));
-  return env[DSN] && env[LISTEN] ? { dsn: env[DSN], listen: env[LISTEN] } : null;
+  return env[DSN] && env[LISTEN] ? { dsn: env[DSN], listen: env[LISTEN], ...(env[PASSFILE] ? { passfile: env[PASSFILE] } : {}) } : null;
 }
 
 export function exporterService(settings: SiteSettings, site: ExporterSite, files: ExporterFiles, def: ExporterDefinition): CompanionService {
@@ -110,7 +127,7 @@ export function exporterService(settings: SiteSettings, site: ExporterSite, file
     name: files.service,
     description: `postgres_exporter ${files.name}`,
     argv: [site.execpath, `--web.listen-address=${def.listen}`],
-    env: { [DSN]: def.dsn, [LISTEN]: def.listen },
+    env: exporterEnv(def),
     logFile: files.logFile,
     pidFile: files.pidFile,
     envFile: files.configFile,
@@ -126,5 +143,5 @@ export function metricsUrl(def: ExporterDefinition): string {
 /** The exporter's files that may exist (for removal), the pid file's definition included. */
 export function exporterLeftovers(files: ExporterFiles): string[] {
   const def = join(dirname(files.pidFile), `${basename(files.pidFile).replace(/\.pid$/, '')}.def`);
-  return [files.configFile, files.logFile, def].filter((f) => existsSync(f));
+  return [files.configFile, files.passfile, files.logFile, def].filter((f) => existsSync(f));
 }

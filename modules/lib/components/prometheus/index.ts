@@ -11,6 +11,7 @@ import { inRecovery } from '../../instance/layout';
 import { privateDir } from '../../instance/lifecycle';
 import { formatCommand } from '../../exec';
 import { readTextOr, writePrivateFileAtomic } from '../../fsutil';
+import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { serviceRoleSteps } from '../service-role';
 import {
@@ -22,6 +23,7 @@ import {
   exporterSite,
   listenAddress,
   metricsUrl,
+  passfileText,
   readDefinition,
   type ExporterDefinition,
 } from './exporter';
@@ -45,8 +47,9 @@ function definition(c: ComponentContext): ExporterDefinition | null {
   const local = effectiveAuth(c.settings, c.opts.auth).local;
   const host = PASSWORD_METHODS.has(local) ? c.layout.socketDir : '127.0.0.1';
   return {
-    dsn: dataSourceUri({ user: site.role, password: o.password, host, port: c.port, dbname: 'postgres' }),
+    dsn: dataSourceUri({ user: site.role, host, port: c.port, dbname: 'postgres' }),
     listen: listenAddress(site, o.port!),
+    ...(o.password !== undefined ? { passfile: filesOf(c).passfile } : {}),
   };
 }
 
@@ -57,22 +60,37 @@ function check(c: ComponentContext): void {
   if (o.password?.includes('\0')) throw new ModuleError("option 'prometheus.password': must not contain NUL");
 }
 
-function configure(c: ComponentContext) {
-  const def = definition(c);
-  const files = filesOf(c);
-  if (!def || !c.opts.prometheus) return [];
-  const text = configText(def);
-  if (readTextOr(files.configFile, null) === text) return [];
-  const before = readTextOr(files.configFile, null);
-  return [{
-    change: `write the configuration of postgres_exporter ${files.name}`,
-    commands: [`write ${files.configFile} (mode 0600)`],
+/** Writes `file` (0600) when its text differs; undone on a failed creation. */
+function writeStep(c: ComponentContext, file: string, text: string, change: string): Step | null {
+  const before = readTextOr(file, null);
+  if (before === text) return null;
+  return {
+    change,
+    commands: [`write ${file} (mode 0600)`],
     async apply() {
-      privateDir(files.configFile);
-      writePrivateFileAtomic(files.configFile, text);
-      c.onUndo(async () => (before === null ? rmSync(files.configFile, { force: true }) : writePrivateFileAtomic(files.configFile, before)));
+      privateDir(file);
+      writePrivateFileAtomic(file, text);
+      c.onUndo(async () => (before === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, before)));
     },
-  }];
+  };
+}
+
+function configure(c: ComponentContext): Step[] {
+  const o = c.opts.prometheus;
+  const def = definition(c);
+  if (!o || !def) return [];
+  const files = filesOf(c);
+  const conf = writeStep(c, files.configFile, configText(def), `write the configuration of postgres_exporter ${files.name}`);
+  const pass = o.password !== undefined ? writeStep(c, files.passfile, passfileText(o.password), `write the password of postgres_exporter ${files.name}`) : null;
+  const steps = [conf, pass].filter((s): s is Step => s !== null);
+  // A new password alone changes no definition: restart the running exporter here (a changed
+  // configuration is restarted by the core's service steps).
+  const service = exporterService(c.settings, exporterSite(c.settings), files, def);
+  if (pass && !conf && service.isRunning() && c.opts.state !== 'stopped') {
+    const r = service.restart();
+    steps.push({ change: `restart service ${service.name}`, commands: r.commands, apply: r.run });
+  }
+  return steps;
 }
 
 async function sql(c: SqlContext) {
