@@ -8,7 +8,8 @@
 set -euo pipefail
 VENV=${SOCLE_TEMBOARD_VENV:-/opt/socle/temboard}
 PY=${SOCLE_PYTHON:-/usr/bin/python3}
-PKGS=("temboard-agent==9.0.1")
+# psycopg2: the agent imports it but does not require it (distributions package it apart).
+PKGS=("temboard-agent==9.0.1" "psycopg2-binary==2.9.13")
 [ "${1:-}" = --console ] && PKGS+=("temboard==9.0.1")
 want=$(printf '%s\n' "$PY" "${PKGS[@]}" | sha256sum | cut -d' ' -f1)
 stamp="$VENV/.socle-temboard.sha256"
