@@ -4,6 +4,7 @@
 // file, stopped with SIGTERM (SIGKILL after a grace period). Secrets reach the daemon through its
 // environment (an environment file of mode 0600 for systemd), never through its command line.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatCommand, run } from './exec';
@@ -36,20 +37,34 @@ export interface DaemonSpec {
   /** Environment of the daemon (secrets allowed: written to a private file, never shown). */
   env?: Record<string, string>;
   logFile: string;
+  /** Where the pid file of a supervised process goes (default `{run_prefix}/daemons/<name>.pid`). */
+  pidFile?: string;
+  /** systemd's EnvironmentFile (default `{prefix}/etc/daemons/<name>.env`), mode 0600. */
+  envFile?: string;
 }
 
 const STOP_GRACE_MS = 10_000;
 
-function envText(env: Record<string, string>): string {
+export function envText(env: Record<string, string>): string {
   // systemd's EnvironmentFile syntax; values double-quoted with \ and " escaped.
   return Object.entries(env).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"\n`).join('');
+}
+
+/** The inverse of envText (for a component that reads back the environment it wrote). */
+export function parseEnvText(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"$/.exec(line);
+    if (m) out[m[1]] = m[2].replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+  }
+  return out;
 }
 
 function paths(settings: SiteSettings, spec: DaemonSpec) {
   const dir = join(settings.prefix, 'etc', 'daemons');
   return {
-    envFile: join(dir, `${spec.name}.env`),
-    pidFile: join(settings.runPrefix, 'daemons', `${spec.name}.pid`),
+    envFile: spec.envFile ?? join(dir, `${spec.name}.env`),
+    pidFile: spec.pidFile ?? join(settings.runPrefix, 'daemons', `${spec.name}.pid`),
     unitFile: join(settings.unitPath, `${spec.name}.service`),
   };
 }
@@ -69,6 +84,30 @@ function readPid(pidFile: string): number | null {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A supervised process has no unit file to compare: what it was started with (argv and
+ * environment) is kept beside its pid file as a salted hash (the environment may hold a secret:
+ * neither it nor an unsalted digest of it is written), so that a changed definition is seen
+ * and the process restarted, as systemd's changed unit is.
+ */
+function definitionFile(pidFile: string): string {
+  return `${pidFile.replace(/\.pid$/, '')}.def`;
+}
+
+function digest(salt: string, spec: DaemonSpec): string {
+  return createHash('sha256').update(salt).update(JSON.stringify({ argv: spec.argv, env: spec.env ?? {} })).digest('hex');
+}
+
+function definitionMatches(pidFile: string, spec: DaemonSpec): boolean {
+  const [salt, hash] = readTextOr(definitionFile(pidFile), '').trim().split(' ');
+  return Boolean(salt && hash) && digest(salt, spec) === hash;
+}
+
+function writeDefinition(pidFile: string, spec: DaemonSpec): void {
+  const salt = randomBytes(16).toString('hex');
+  writeFileAtomic(definitionFile(pidFile), `${salt} ${digest(salt, spec)}\n`, 0o600);
+}
 
 /** A supervised process, for service_manager `none`. */
 function processDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionService {
@@ -91,10 +130,16 @@ function processDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
           child.once('spawn', resolve);
         });
         writeFileAtomic(p.pidFile, `${child.pid}\n`, 0o600);
+        writeDefinition(p.pidFile, spec);
         child.unref();
         // A daemon that dies at once (bad option, port taken) is a failed start, not a silent one.
         await sleep(200);
-        if (!alive(child.pid!)) throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);
+        if (!alive(child.pid!)) {
+          rmSync(p.pidFile, { force: true });
+          rmSync(definitionFile(p.pidFile), { force: true });
+          // Its log is not quoted: a daemon may log its secrets there (the file is 0600).
+          throw new Error(`${spec.name} exited at once; see ${spec.logFile}`);
+        }
       } finally {
         closeSync(out);
       }
@@ -110,13 +155,15 @@ function processDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
         if (alive(pid)) process.kill(pid, 'SIGKILL');
       }
       rmSync(p.pidFile, { force: true });
+      rmSync(definitionFile(p.pidFile), { force: true });
     },
   });
   return {
     name: spec.name,
     isRunning: () => readPid(p.pidFile) !== null,
-    // Nothing to install: the environment is given at each start.
-    isInstalled: () => true,
+    // Nothing to install (the environment is given at each start); a running process started
+    // with another definition is "not installed": the caller restarts it.
+    isInstalled: () => readPid(p.pidFile) === null || definitionMatches(p.pidFile, spec),
     install: () => ({ commands: [], run: async () => undefined }),
     uninstall: () => ({ commands: [], run: async () => undefined }),
     start,
@@ -199,6 +246,6 @@ export function daemonService(settings: SiteSettings, spec: DaemonSpec): Compani
 }
 
 /** For tests and facts: the pid of a supervised daemon, or null. */
-export function daemonPid(settings: SiteSettings, name: string): number | null {
-  return readPid(join(settings.runPrefix, 'daemons', `${name}.pid`));
+export function daemonPid(settings: SiteSettings, name: string, pidFile?: string): number | null {
+  return readPid(pidFile ?? join(settings.runPrefix, 'daemons', `${name}.pid`));
 }

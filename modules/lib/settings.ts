@@ -37,6 +37,12 @@ export interface SiteSettings {
     socketDirectory: string;
     logpath: string;
   };
+  /**
+   * The validated document (defaults applied), for the sections that components contribute to
+   * the schema (`x-contributes: socle/settings`): each component reads its own and resolves its
+   * paths with `sitePath`.
+   */
+  raw: Settings;
 }
 
 export function settingsFileCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -109,7 +115,18 @@ export function resolveSettings(s: Settings, file: string | null): SiteSettings 
       socketDirectory: expand(pg.socket_directory!),
       logpath: expand(pg.logpath!),
     },
+    raw: s,
   };
+}
+
+/**
+ * A path of a component's site-settings section: `{prefix}`, `{run_prefix}` and the given
+ * variables (`{version}`, `{name}`) replaced; `~` is the home; a relative path is under prefix.
+ */
+export function sitePath(settings: SiteSettings, template: string, vars: Record<string, string> = {}): string {
+  let t = template.split('{prefix}').join(settings.prefix).split('{run_prefix}').join(settings.runPrefix);
+  for (const [k, v] of Object.entries(vars)) t = t.split(`{${k}}`).join(v);
+  return absolute(t, settings.prefix);
 }
 
 function newest(versions: InstalledVersion[]): string | null {

@@ -21,7 +21,7 @@ beforeAll(async () => {
   env = installCollection(sb.dir);
   // The standby example needs the site's replication role.
   sb.writeSettings({ postgresql: { replrole: 'replicator' } });
-  for (const p of ['5433', '5434', '5435']) ports.set(p, await freePort());
+  for (const p of ['5433', '5434', '5435', '9187']) ports.set(p, await freePort());
 });
 afterAll(() => sb.cleanup());
 
@@ -40,7 +40,7 @@ function without(text: string, skip: RegExp): string {
 
 function localised(text: string): string {
   return text
-    .replace(/\b(5433|5434|5435)\b/g, (p) => String(ports.get(p)))
+    .replace(/\b(5433|5434|5435|9187)\b/g, (p) => String(ports.get(p)))
     .replace(/(version: )"15"/g, `$1"${version}"`)
     .replace(/instance: 15\//g, `instance: ${version}/`);
 }
@@ -51,7 +51,7 @@ function run(tasks: string) {
     '- hosts: localhost',
     '  gather_facts: false',
     `  environment: { SOCLE_SETTINGS: ${sb.settingsFile} }`,
-    '  vars: { vault_postgres_password: pg-Secret-1, vault_app_password: app-Secret-2, vault_repl_password: repl-Secret-3 }',
+    '  vars: { vault_postgres_password: pg-Secret-1, vault_app_password: app-Secret-2, vault_repl_password: repl-Secret-3, vault_monitoring_password: mon Secret-4 }',
     '  tasks:',
     indented,
     '',
@@ -63,7 +63,7 @@ test('every documented example runs', () => {
   const instance = run(localised(examples('instance')));
   expect(instance.output).not.toMatch(/fatal:|ERROR!/);
   expect(instance.recap.failed).toBe(0);
-  expect(instance.recap.ok).toBe(7);
+  expect(instance.recap.ok).toBe(9);
 
   const role = run(localised(examples('role')));
   expect(role.output).not.toMatch(/fatal:|ERROR!/);

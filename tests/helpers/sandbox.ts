@@ -44,6 +44,7 @@ export function makeSandbox(prefix = 'socle-it-'): Sandbox {
       writeFileSync(settingsFile, dump(deepMerge(base, extra)));
     },
     cleanup() {
+      stopDaemons(dir);
       stopAll(dir);
       rmSync(dir, { recursive: true, force: true });
     },
@@ -58,6 +59,64 @@ function deepMerge(a: Record<string, any>, b: Record<string, any>): Record<strin
     out[k] = v && typeof v === 'object' && !Array.isArray(v) && typeof a[k] === 'object' ? deepMerge(a[k], v) : v;
   }
   return out;
+}
+
+/** Every supervised daemon (exporter, agent) whose pid file is under `dir`: killed. */
+export function stopDaemons(dir: string, depth = 0): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = join(dir, e);
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory() && depth < 8 && e !== 'data') stopDaemons(p, depth + 1);
+    else if (st.isFile() && e.endsWith('.pid') && e !== 'postmaster.pid') {
+      const pid = Number(readFileSync(p, 'utf8').trim());
+      try {
+        if (pid > 0) process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+/** GET a URL (http or https, any certificate): status and body. */
+export async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  const mod = url.startsWith('https:') ? await import('node:https') : await import('node:http');
+  return new Promise((resolve, reject) => {
+    const req = mod.get(url, { rejectUnauthorized: false, timeout: 10_000 } as never, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
+  });
+}
+
+/** Polls `url` until `ok(body)` (a daemon just started), at most `tries` x 200 ms; the last answer. */
+export async function httpUntil(url: string, ok: (body: string) => boolean, tries = 100): Promise<string> {
+  let last = '';
+  for (let i = 0; i < tries; i++) {
+    try {
+      last = (await httpGet(url)).body;
+      if (ok(last)) return last;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return last;
 }
 
 /** Every data directory under `dir` that has a postmaster.pid: stop it, immediately. */

@@ -5,10 +5,12 @@
 //                anything is written into the instance
 //   roles        before the databases, which may be owned by them
 //   databases
+//   prometheus   postgres_exporter; after the roles and databases (its role is made in its own sql phase)
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
+import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
 import { rolesComponent } from './roles';
 
-export const COMPONENTS: InstanceComponent[] = [replicationComponent, rolesComponent, databasesComponent];
+export const COMPONENTS: InstanceComponent[] = [replicationComponent, rolesComponent, databasesComponent, prometheusComponent];

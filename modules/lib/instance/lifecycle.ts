@@ -64,8 +64,12 @@ export function companionSteps(k: Components, status: 'running' | 'stopped' | 'a
   for (const s of companions(k)) {
     const running = s.isRunning();
     if (status !== 'absent' && !s.isInstalled()) {
+      // A changed definition (unit, environment, command line): written, then the running
+      // service restarted (a supervised process has nothing to write: it is just restarted).
       const a = s.install();
-      steps.push({ change: `install service ${s.name}`, commands: a.commands, apply: async () => { k.undo.push(async () => s.uninstall().run()); await a.run(); } });
+      if (a.commands.length) {
+        steps.push({ change: `install service ${s.name}`, commands: a.commands, apply: async () => { k.undo.push(async () => s.uninstall().run()); await a.run(); } });
+      }
       if (running && status === 'running') {
         const r = s.restart();
         steps.push({ change: `restart service ${s.name}`, commands: r.commands, apply: r.run });
