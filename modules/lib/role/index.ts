@@ -19,6 +19,7 @@ import { readTextOr, whyNotWritable, writeFileAtomic, writePrivateFileAtomic } f
 import type { Step } from '../plan';
 import { ModuleError } from '../runtime';
 import type { SiteSettings } from '../settings';
+import { passwordsMatch } from '../pg/scram';
 import { listDatabases, readCatalog } from './catalog';
 import { planRole, transactionGroups, type RolePlan, type RoleState, type Statement } from './plan';
 import { normalizeSpec, type NormalizedRole, type RoleSpec } from './spec';
@@ -170,9 +171,17 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
   let passfileText = passfilePath ? readTextOr(passfilePath, '') : null;
   const created = new Set(ordered.filter((r) => r.state === 'present').map((r) => r.name));
 
+  // The costly part of a no-op batch: each plain password against its verifier, all at once.
+  const toCompare = ordered.flatMap((r) => {
+    const row = catalog.roles.get(r.name);
+    return r.password && 'plain' in r.password && row ? [{ role: r.name, password: r.password.plain, stored: row.password }] : [];
+  });
+  const results = await passwordsMatch(toCompare);
+  const passwordMatches = new Map(toCompare.map((c, i) => [c.role, results[i]]));
+
   const plans: Array<{ r: NormalizedRole; p: RolePlan }> = [];
   for (const r of ordered) {
-    const p = planRole(r, { catalog, created, databases, hbaText, passfileText, passfilePath, port: ctx.port });
+    const p = planRole(r, { catalog, created, databases, hbaText, passfileText, passfilePath, port: ctx.port, passwordMatches });
     hbaText = p.hbaText;
     passfileText = p.passfileText;
     plans.push({ r, p });

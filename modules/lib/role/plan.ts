@@ -59,6 +59,8 @@ export interface PlanContext extends PlanFiles {
   created: Set<string>;
   /** For DROP/REASSIGN OWNED: the main connection's database and every database accepting connections. */
   databases?: { current: string; all: string[] };
+  /** Plain passwords already compared with the stored verifiers (passwordsMatch, in parallel), by role. */
+  passwordMatches?: Map<string, boolean>;
 }
 
 export interface RolePlan {
@@ -192,9 +194,10 @@ function passwordSql(r: NormalizedRole): Statement['sql'] {
   return () => ` PASSWORD ${quoteLiteral('plain' in p ? scramVerifier(p.plain) : p.encrypted)}`;
 }
 
-function passwordUpToDate(r: NormalizedRole, row: RoleRow): boolean {
+function passwordUpToDate(r: NormalizedRole, row: RoleRow, known?: Map<string, boolean>): boolean {
   const p = r.password!;
-  return 'plain' in p ? passwordMatches(p.plain, r.name, row.password) : p.encrypted === row.password;
+  if (!('plain' in p)) return p.encrypted === row.password;
+  return known?.get(r.name) ?? passwordMatches(p.plain, r.name, row.password);
 }
 
 function wrapTransaction(stmts: Statement[]): Statement[] {
@@ -314,7 +317,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
       clauses.push(`VALID UNTIL ${quoteLiteral(r.validUntil!)}`);
     }
     details.push(...clauses);
-    pwChanged = r.password !== undefined && !passwordUpToDate(r, row);
+    pwChanged = r.password !== undefined && !passwordUpToDate(r, row, ctx.passwordMatches);
     if (clauses.length || pwChanged) {
       const head = `ALTER ROLE ${role(r.name)}${clauses.map((c) => ' ' + c).join('')}`;
       if (pwChanged) {
