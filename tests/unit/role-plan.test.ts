@@ -36,6 +36,7 @@ function row(name: string, extra: Partial<RoleRow> = {}): RoleRow {
 
 function ctx(rows: RoleRow[] = [], extra: Partial<PlanContext> = {}): PlanContext {
   const catalog: RoleCatalog = {
+    major: 15,
     roles: new Map(rows.map((r) => [r.name, r])),
     validUntil: new Map([['2030-01-01', '2030-01-01 00:00:00+00'], ['infinity', 'infinity']]),
     parameters: new Map([
@@ -134,6 +135,22 @@ describe('an existing role', () => {
     ]);
     expect(shown({ name: 'app', login: true, configuration: {} }, ctx([existing]))).toEqual(['ALTER ROLE "app" RESET ALL']);
     expect(shown({ name: 'app', login: true, configuration: {} }, ctx([row('app', { login: true })]))).toEqual([]);
+  });
+
+  test('from PostgreSQL 16 a membership is revoked GRANTED BY each role that granted it', () => {
+    const granted = row('app', { member_of: ['grp', 'other'], grantors: { grp: ['admin', 'postgres'], other: ['postgres'] } });
+    const revokeBoth = { name: 'app', memberships: [{ role: 'grp', state: 'absent' as const }, { role: 'other', state: 'absent' as const }] };
+    const at = (major: number) => {
+      const c = ctx([granted]);
+      c.catalog.major = major;
+      return shown(revokeBoth, c);
+    };
+    expect(at(15)).toEqual(['REVOKE "grp", "other" FROM "app"']);
+    expect(at(16)).toEqual(['REVOKE "grp" FROM "app" GRANTED BY "admin"', 'REVOKE "grp", "other" FROM "app" GRANTED BY "postgres"']);
+    // Grantors not known: the bare form.
+    const c = ctx([row('app', { member_of: ['grp'] })]);
+    c.catalog.major = 17;
+    expect(shown({ name: 'app', memberships: [{ role: 'grp', state: 'absent' }] }, c)).toEqual(['REVOKE "grp" FROM "app"']);
   });
 
   test('parameters: unknown or server-wide ones are refused naming the option; extension ones accepted', () => {

@@ -2,6 +2,7 @@
 // for any number of roles: one for the roles (attributes, password verifier, memberships,
 // configuration), one more only when timestamps or parameters need the server's reading.
 import type { Connection } from '../pg/client';
+import { serverMajor, type Major } from '../pg/versions';
 import { ModuleError } from '../runtime';
 import type { NormalizedRole } from './spec';
 
@@ -21,6 +22,8 @@ export interface RoleRow {
   valid_until: string | null;
   /** Roles it is a member of, sorted. */
   member_of: string[];
+  /** Who granted each membership (16+ keeps one grant per grantor), sorted; absent: unknown. */
+  grantors?: Record<string, string[]>;
   /** Database-independent settings (`name=value`), pg_db_role_setting.setconfig. */
   config: string[];
 }
@@ -32,6 +35,8 @@ export interface ParameterInfo {
 }
 
 export interface RoleCatalog {
+  /** Major version of the server (what REVOKE of a membership needs differs: pg/versions.ts). */
+  major: Major;
   /** Existing roles among those asked for, by name. */
   roles: Map<string, RoleRow>;
   /** Declared `valid_until` values as the server reads them (text, same form as RoleRow.valid_until). */
@@ -46,6 +51,12 @@ export const ROLES_QUERY = `SELECT a.rolname AS name, a.rolsuper AS superuser, a
        a.rolpassword AS password, a.rolvaliduntil::text AS valid_until,
        ARRAY(SELECT DISTINCT g.rolname::text FROM pg_auth_members m JOIN pg_authid g ON g.oid = m.roleid
               WHERE m.member = a.oid ORDER BY 1) AS member_of,
+       COALESCE((SELECT json_object_agg(x.role, x.grantors)
+                   FROM (SELECT g.rolname AS role,
+                                ARRAY(SELECT DISTINCT w.rolname::text FROM pg_auth_members n JOIN pg_authid w ON w.oid = n.grantor
+                                       WHERE n.member = a.oid AND n.roleid = g.oid ORDER BY 1) AS grantors
+                           FROM pg_authid g
+                          WHERE g.oid IN (SELECT roleid FROM pg_auth_members WHERE member = a.oid)) x), '{}') AS grantors,
        COALESCE((SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setrole = a.oid AND s.setdatabase = 0), '{}') AS config
   FROM pg_authid a
  WHERE a.rolname = ANY($1::text[])`;
@@ -63,7 +74,12 @@ export function referencedNames(roles: NormalizedRole[]): string[] {
 
 export async function readCatalog(conn: Connection, roles: NormalizedRole[]): Promise<RoleCatalog> {
   const { rows } = await conn.query<RoleRow>(ROLES_QUERY, [referencedNames(roles)]);
-  const catalog: RoleCatalog = { roles: new Map(rows.map((r) => [r.name, r])), validUntil: new Map(), parameters: new Map() };
+  const catalog: RoleCatalog = {
+    major: await serverMajor(conn),
+    roles: new Map(rows.map((r) => [r.name, r])),
+    validUntil: new Map(),
+    parameters: new Map(),
+  };
 
   const stamps = [...new Set(roles.filter((r) => r.state === 'present' && r.validUntil !== undefined).map((r) => r.validUntil!))];
   if (stamps.length) {

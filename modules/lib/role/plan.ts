@@ -7,6 +7,7 @@ import { passwordMatches, scramVerifier } from '../pg/scram';
 import { parsePassfile, removePassfileEntries, setPassfileEntry, type PassfileEntry } from '../passfile';
 import { ModuleError } from '../runtime';
 import { MASK } from '../secrets';
+import { membershipsPerGrantor } from '../pg/versions';
 import type { RoleCatalog, RoleRow } from './catalog';
 import { plannedBlock, readRoleBlock, setRoleBlock } from './hba';
 import { ATTRIBUTE_DEFAULT, ATTRIBUTE_KEYWORD, ATTRIBUTES, type NormalizedRole } from './spec';
@@ -214,6 +215,25 @@ export function transactionGroups(stmts: Statement[]): Statement[][] {
   return [...groups.values(), ...(main ? [main] : [])].map(wrapTransaction);
 }
 
+/**
+ * REVOKE of memberships `roles` from `member`. Where a membership is one grant per grantor
+ * (pg/versions.ts membershipsPerGrantor), each grantor's grant is revoked GRANTED BY it: a bare
+ * REVOKE would only remove the grant made by the role running it and leave the others, so the
+ * membership would stay and every run would plan the REVOKE again.
+ */
+export function revokeStatements(roles: string[], member: string, row: RoleRow, major: number): string[] {
+  const head = (list: string[]) => `REVOKE ${list.map(role).join(', ')} FROM ${role(member)}`;
+  if (!membershipsPerGrantor(major)) return [head(roles)];
+  const byGrantor = new Map<string, string[]>();
+  // A membership whose grantor is unknown (not read, or a dropped role) gets the bare form.
+  const unknown = roles.filter((m) => !row.grantors?.[m]?.length);
+  for (const m of roles) {
+    for (const g of row.grantors?.[m] ?? []) byGrantor.set(g, [...(byGrantor.get(g) ?? []), m]);
+  }
+  const grantors = [...byGrantor].sort(([a], [b]) => (a < b ? -1 : 1));
+  return [...(unknown.length ? [head(unknown)] : []), ...grantors.map(([g, list]) => `${head(list)} GRANTED BY ${role(g)}`)];
+}
+
 export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
   const row = ctx.catalog.roles.get(r.name);
   const currentBlock = ctx.hbaText !== null ? readRoleBlock(ctx.hbaText, r.name) : null;
@@ -332,7 +352,7 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
     details.push(`grant ${grant.join(', ')}`);
   }
   if (revoke.length) {
-    statements.push(stmt(`REVOKE ${revoke.map(role).join(', ')} FROM ${role(r.name)}`));
+    statements.push(...revokeStatements(revoke, r.name, row!, ctx.catalog.major).map((sql) => stmt(sql)));
     details.push(`revoke ${revoke.join(', ')}`);
   }
   const memberships = [...new Set([...memberOf, ...grant])].filter((m) => !revoke.includes(m)).sort();
