@@ -7,6 +7,7 @@ import { ModuleError } from '../runtime';
 import type { DatabaseRow, InsideCatalog, ServerFacts, SubscriptionRow } from './catalog';
 import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from './conninfo';
 import { implicitAcl, planPrivileges, type PrivilegeView } from './privileges';
+import { majorOf } from '../pg/versions';
 import { parseSetconfig, planSettings } from './settings';
 import type { NormalizedSpec } from './spec';
 import type { Change, Check } from './types';
@@ -325,8 +326,9 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   // privileges
   const privChanges: Change[] = [];
   if (spec.privileges) {
-    const databaseAcl = current ? current.acl ?? [] : implicitAcl('database', owner);
-    const p = planPrivileges(spec.privileges, { database: name, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas });
+    const major = majorOf(server.version);
+    const databaseAcl = current ? current.acl ?? [] : implicitAcl('database', owner, major);
+    const p = planPrivileges(spec.privileges, { database: name, major, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas });
     if (before.state === 'present') before.privileges = p.before;
     after.privileges = p.after;
     privChanges.push(...p.changes);
