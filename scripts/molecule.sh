@@ -105,9 +105,10 @@ run_platform() {
 status=0
 if [ ${#platforms[@]} -eq 1 ] || [ "$parallel" != 1 ]; then
     for platform in "${platforms[@]}"; do
-        t=$SECONDS
-        run_platform "$platform" "$@" || status=$?
-        log "platform $platform: molecule $command exit $status after $((SECONDS - t)) s"
+        t=$SECONDS rc=0
+        run_platform "$platform" "$@" || rc=$?
+        [ "$rc" = 0 ] || status=$rc
+        log "platform $platform: molecule $command exit $rc after $((SECONDS - t)) s"
     done
 else
     # In parallel, each platform's output goes to its own log, printed whole once it is done
