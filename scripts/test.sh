@@ -13,7 +13,7 @@ if [ "$(id -u)" = 0 ]; then
   export SOCLE_VENV=${SOCLE_VENV:-/opt/socle/venv} SOCLE_PYTHON=${SOCLE_PYTHON:-/usr/bin/python3}
   bash scripts/venv.sh >/dev/null
   chmod -R a+rX "$SOCLE_VENV"
-  exec bash scripts/as-user.sh bash scripts/test.sh
+  exec bash scripts/as-user.sh bash scripts/test.sh "$@"
 fi
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 eval "$(bash scripts/venv.sh)"

@@ -451,6 +451,24 @@ describe('a membership granted by another role', () => {
   });
 });
 
+describe('inherit on a role with memberships', () => {
+  // From 16 the role's INHERIT attribute is only the default of new grants: NOINHERIT alone left
+  // the existing membership passing privileges on.
+  test('decides whether the privileges of its declared memberships pass on', () => {
+    sql('CREATE ROLE heirs; CREATE TABLE heirloom (id int); GRANT SELECT ON heirloom TO heirs');
+    const can = () => sql("SELECT has_table_privilege('heir', 'heirloom', 'SELECT')");
+    expect(run({ name: 'heir', memberships: ['heirs'] }).result.failed).toBeUndefined();
+    expect(can()).toBe('t');
+    const off = { name: 'heir', inherit: false, memberships: ['heirs'] };
+    const { result } = run(off);
+    expect(result.failed ? result.msg : undefined).toBeUndefined();
+    expect(can()).toBe('f');
+    expect(run(off).result.changed).toBe(false);
+    expect(run({ name: 'heir', inherit: true, memberships: ['heirs'] }).result.changed).toBe(true);
+    expect(can()).toBe('t');
+  });
+});
+
 describe('the documented examples', () => {
   test('run as written (with their passwords and roles provided)', () => {
     const { load } = require('js-yaml') as typeof import('js-yaml');

@@ -138,7 +138,8 @@ describe('an existing role', () => {
   });
 
   test('from PostgreSQL 16 a membership is revoked GRANTED BY each role that granted it', () => {
-    const granted = row('app', { member_of: ['grp', 'other'], grantors: { grp: ['admin', 'postgres'], other: ['postgres'] } });
+    const on = (...grantors: string[]) => grantors.map((grantor) => ({ grantor, inherit: true }));
+    const granted = row('app', { member_of: ['grp', 'other'], grants: { grp: on('admin', 'postgres'), other: on('postgres') } });
     const revokeBoth = { name: 'app', memberships: [{ role: 'grp', state: 'absent' as const }, { role: 'other', state: 'absent' as const }] };
     const at = (major: number) => {
       const c = ctx([granted]);
@@ -151,6 +152,27 @@ describe('an existing role', () => {
     const c = ctx([row('app', { member_of: ['grp'] })]);
     c.catalog.major = 17;
     expect(shown({ name: 'app', memberships: [{ role: 'grp', state: 'absent' }] }, c)).toEqual(['REVOKE "grp" FROM "app"']);
+  });
+
+  test('from PostgreSQL 16 the declared memberships pass privileges on as the role\'s inherit says', () => {
+    const granted = row('app', { member_of: ['grp', 'other'], grants: { grp: [{ grantor: 'admin', inherit: true }, { grantor: 'postgres', inherit: false }], other: [{ grantor: 'postgres', inherit: true }] } });
+    const at = (major: number, spec: RoleSpec) => {
+      const c = ctx([granted, row('grp'), row('other')]);
+      c.catalog.major = major;
+      return plan(spec, c);
+    };
+    const noInherit: RoleSpec = { name: 'app', inherit: false, memberships: ['grp', 'other'] };
+    expect(at(15, noInherit).statements.map((s) => s.shown)).toEqual(['ALTER ROLE "app" NOINHERIT']);
+    const p = at(17, noInherit);
+    expect(p.statements.map((s) => s.shown)).toEqual([
+      'ALTER ROLE "app" NOINHERIT',
+      'GRANT "grp" TO "app" WITH INHERIT FALSE GRANTED BY "admin"',
+      'GRANT "other" TO "app" WITH INHERIT FALSE GRANTED BY "postgres"',
+    ]);
+    expect(p.change).toBe('alter role app (NOINHERIT, no inherit through grp, other)');
+    // Memberships not declared are left alone; inherit (the default) on 17 sets back the one grant without it.
+    expect(at(17, { name: 'app', memberships: ['grp'] }).statements.map((s) => s.shown)).toEqual(['GRANT "grp" TO "app" WITH INHERIT TRUE GRANTED BY "postgres"']);
+    expect(at(17, { name: 'app', memberships: ['other'] }).statements).toEqual([]);
   });
 
   test('parameters: unknown or server-wide ones are refused naming the option; extension ones accepted', () => {

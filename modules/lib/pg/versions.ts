@@ -10,7 +10,7 @@
 // types and units are read from the server itself (pg_settings, `postgres --describe-config`);
 // the initdb options the instance module passes exist in every supported major except the one
 // entry below. Differences the collection does not meet yet, to add here when it does:
-// pg_stat_replication and pg_basebackup options (standbys), GRANT ... WITH INHERIT / SET on
+// pg_stat_replication and pg_basebackup options (standbys), GRANT ... WITH SET FALSE on
 // memberships (16), pg_database.daticulocale renamed datlocale (17), the builtin locale
 // provider (17), pg_stat_checkpointer split from pg_stat_bgwriter (17).
 import type { Connection } from './client';
@@ -64,6 +64,16 @@ export function publicationsOfSchemas(m: Major): boolean {
  * per (role, member) and REVOKE removed it whoever had granted it.
  */
 export function membershipsPerGrantor(m: Major): boolean {
+  return m >= 16;
+}
+
+/**
+ * 16: a membership has options of its own, GRANT ... WITH INHERIT TRUE|FALSE (and SET), stored in
+ * pg_auth_members.inherit_option; the role's INHERIT attribute is only the default of new grants.
+ * Before 16 the attribute alone decided, for every membership. role/plan.ts keeps the meaning of
+ * the role's `inherit` option: its declared memberships are granted WITH INHERIT <inherit>.
+ */
+export function membershipOptions(m: Major): boolean {
   return m >= 16;
 }
 
