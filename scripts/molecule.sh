@@ -13,7 +13,7 @@
 #
 # Usage: scripts/molecule.sh [molecule command, default: test] [extra molecule arguments...]
 #   bash scripts/molecule.sh                 # destroy, syntax, create, converge, idempotence, verify, destroy
-#   bash scripts/molecule.sh converge        # keep the container for a look: then
+#   bash scripts/molecule.sh converge        # up to verify, keep the container for a look: then
 #   bash scripts/molecule.sh login           #   a shell in it, and
 #   bash scripts/molecule.sh destroy         #   clean up
 #   SOCLE_MOLECULE_PLATFORM="debian12 debian13" bash scripts/molecule.sh    # both, in parallel
@@ -88,18 +88,26 @@ export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0} PY_COLORS=${PY_COLORS:-0} A
 # (instance config, inventory) lives under $work, not in Molecule's default folder, which is named
 # after the project folder ("postgresql") and so would be shared by every checkout, and by the
 # platforms running in parallel here.
+#
+# Only `molecule test` can pick a platform (--platform-name, Molecule 26); `create` or `converge`
+# would create every platform of molecule.yml. So `converge` runs `test --destroy never` on the
+# platform (its container stays for `login`, `verify`, `destroy`), and the commands after it act
+# on the instances Molecule created, which the platform's state knows.
 run_platform() {
     local platform=$1; shift
-    local args=(-s "$scenario")
+    local cmd=$command args=(-s "$scenario")
+    local one=()
+    [ "$platform" = all ] || one=(--platform-name "$SOCLE_MOLECULE_PREFIX$platform")
     case "$command" in
-        test|create|converge|idempotence|verify|destroy|syntax|prepare|side-effect|cleanup)
-            [ "$platform" = all ] || args+=(--platform-name "$SOCLE_MOLECULE_PREFIX$platform") ;;
+        test) args+=("${one[@]}") ;;
+        converge) cmd=test; args+=("${one[@]}" --destroy never) ;;
+        create|prepare) [ "$platform" = all ] || die "$command: only for all platforms at once (use converge for one)" ;;
         login) args+=(--host "$SOCLE_MOLECULE_PREFIX$platform") ;;
     esac
     export MOLECULE_EPHEMERAL_DIRECTORY="$work/state/$scenario-$platform"
     mkdir -p "$MOLECULE_EPHEMERAL_DIRECTORY"
-    log "molecule $command ${args[*]} $*"
-    molecule "$command" "${args[@]}" "$@"
+    log "molecule $cmd ${args[*]} $*"
+    molecule "$cmd" "${args[@]}" "$@"
 }
 
 status=0
