@@ -1,6 +1,7 @@
 // What the instance knows about the roles a task declares, read in as few queries as possible
 // for any number of roles: one for the roles (attributes, password verifier, memberships,
-// configuration), one more only when timestamps or parameters need the server's reading.
+// configuration), one more only when timestamps or parameters need the server's reading (and
+// the server's major, once per connection: how memberships are stored differs from 16).
 import type { Connection } from '../pg/client';
 import { membershipOptions, serverMajor, type Major } from '../pg/versions';
 import { ModuleError } from '../runtime';
@@ -43,7 +44,7 @@ export interface ParameterInfo {
 }
 
 export interface RoleCatalog {
-  /** Major version of the server (what REVOKE of a membership needs differs: pg/versions.ts). */
+  /** Major version of the server (how memberships are revoked and inherited differs: pg/versions.ts). */
   major: Major;
   /** Existing roles among those asked for, by name. */
   roles: Map<string, RoleRow>;
