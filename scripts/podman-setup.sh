@@ -119,6 +119,8 @@ if ! flock -n 9; then
     log "another podman-setup is running: waiting for it"
     flock 9
 fi
+# What podman starts may outlive this script (conmon, a container): it must not hold the lock.
+podman() { command podman "$@" 9>&-; }
 
 # --- 3. base image -----------------------------------------------------------
 base_image() {
