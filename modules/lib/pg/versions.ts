@@ -4,7 +4,9 @@
 // changed) in this file only. Each entry says what differs and who depends on it.
 //
 // Majors are plain numbers (15, 16, 17), as `server_version_num / 10000` or the name of
-// /usr/lib/postgresql/<major> give them.
+// /usr/lib/postgresql/<major> give them. Tested: 15 (Debian 12) and 17 (Debian 13). The code
+// assumes 13 or newer throughout (DROP DATABASE ... WITH (FORCE) is 13's), so nothing older is
+// listed.
 //
 // Not listed because nothing here depends on a major: which parameters need a restart and their
 // types and units are read from the server itself (pg_settings, `postgres --describe-config`);
