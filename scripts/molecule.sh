@@ -2,26 +2,33 @@
 # Runs a Molecule scenario of the collection end to end (`npm run test:molecule`), as root, on a
 # fresh machine: it prepares what is missing, then tests the collection the way users get it.
 #
-#   1. podman and the Debian 12 systemd image      (scripts/podman-setup.sh; skipped when done)
+#   1. podman and the systemd images of the platforms (scripts/podman-setup.sh; skipped when done)
 #   2. node_modules and the Python venv            (npm ci, scripts/venv.sh; skipped when done)
 #   3. the collection tarball                      (npm run build)
 #   4. the tarball installed with ansible-galaxy into a fresh collections path
 #   5. `molecule test` run from the installed collection, on its shipped scenarios
 #      (extensions/molecule/<scenario>), with ANSIBLE_COLLECTIONS_PATH = that path + the venv's
-#      collections (containers.podman, the driver's connection)
+#      collections (containers.podman, the driver's connection); several platforms run in
+#      parallel, each with its own Molecule state and log, printed when it ends
 #
 # Usage: scripts/molecule.sh [molecule command, default: test] [extra molecule arguments...]
 #   bash scripts/molecule.sh                 # destroy, syntax, create, converge, idempotence, verify, destroy
-#   bash scripts/molecule.sh converge        # keep the container for a look: then
+#   bash scripts/molecule.sh converge        # up to verify, keep the container for a look: then
 #   bash scripts/molecule.sh login           #   a shell in it, and
 #   bash scripts/molecule.sh destroy         #   clean up
+#   SOCLE_MOLECULE_PLATFORM="debian12 debian13" bash scripts/molecule.sh    # both, in parallel
 #
 # Environment:
 #   SOCLE_MOLECULE_SCENARIO   scenario (default: default)
-#   SOCLE_MOLECULE_PLATFORM   platform of the scenario (default: debian12, the only image that can
-#                             be built here); "all" for every platform of molecule.yml (their
-#                             images must exist: SOCLE_IMAGE_<PLATFORM> names them)
-#   SOCLE_MOLECULE_WORK       where the collection is installed (default /var/tmp/socle-molecule)
+#   SOCLE_MOLECULE_PLATFORM   platform(s) of the scenario, separated by spaces or commas (default:
+#                             debian12; debian12 and debian13 are the images built here); "all"
+#                             for every platform of molecule.yml in one Molecule run (their images
+#                             must exist: SOCLE_IMAGE_<PLATFORM> names them)
+#   SOCLE_MOLECULE_PARALLEL   1 (default): several platforms run at once; 0: one after the other
+#   SOCLE_MOLECULE_PREFIX     put in front of the platforms' container names (default empty), so
+#                             that checkouts sharing this machine's podman do not collide
+#   SOCLE_MOLECULE_WORK       where the collection is installed and Molecule keeps its state
+#                             (default /var/tmp/socle-molecule)
 #   SOCLE_VENV, SOCLE_PYTHON  the venv (default, as root: /opt/socle/venv from /usr/bin/python3,
 #                             the one scripts/test.sh makes, so CI builds it once)
 #   SOCLE_DIST                build output (default dist/)
@@ -35,15 +42,19 @@ die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root: the containers are rootful podman (see ../shared/ENVIRONMENT.md)"
 
 scenario=${SOCLE_MOLECULE_SCENARIO:-default}
-platform=${SOCLE_MOLECULE_PLATFORM:-debian12}
+read -r -a platforms <<<"$(tr ',' ' ' <<<"${SOCLE_MOLECULE_PLATFORM:-debian12}")"
+[ ${#platforms[@]} -gt 0 ] || die "SOCLE_MOLECULE_PLATFORM names no platform"
+parallel=${SOCLE_MOLECULE_PARALLEL:-1}
+export SOCLE_MOLECULE_PREFIX=${SOCLE_MOLECULE_PREFIX:-}
 work=${SOCLE_MOLECULE_WORK:-/var/tmp/socle-molecule}
 export SOCLE_VENV=${SOCLE_VENV:-/opt/socle/venv} SOCLE_PYTHON=${SOCLE_PYTHON:-/usr/bin/python3}
 command=${1:-test}
 [ $# -gt 0 ] && shift
+if [ ${#platforms[@]} -gt 1 ] && [ "$command" = login ]; then die "login: name one platform"; fi
 
 start=$SECONDS
-# --- 1. podman and images (the systemd image the debian12 platform uses) -------------------------
-bash scripts/podman-setup.sh
+# --- 1. podman and images (the systemd images of the platforms) ---------------------------------
+bash scripts/podman-setup.sh "${platforms[@]}"
 
 # --- 2. node_modules and venv ------------------------------------------------------------------
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
@@ -72,14 +83,66 @@ cd "$collection"
 # The installed collection has MANIFEST.json, not galaxy.yml: tell Molecule where its scenarios are.
 export MOLECULE_GLOB='extensions/molecule/*/molecule.yml'
 export ANSIBLE_FORCE_COLOR=${ANSIBLE_FORCE_COLOR:-0} PY_COLORS=${PY_COLORS:-0} ANSIBLE_NOCOLOR=${ANSIBLE_NOCOLOR:-1}
-args=(-s "$scenario")
-case "$command" in
-    test|create|converge|idempotence|verify|destroy|syntax|login|prepare|side-effect|cleanup)
-        [ "$platform" = all ] || args+=(--platform-name "$platform") ;;
-esac
-[ "$command" = login ] && args=(-s "$scenario" --host "$platform")
-log "molecule $command ${args[*]} $*"
+
+# One Molecule run for one platform ("all": every platform of molecule.yml at once). Its state
+# (instance config, inventory) lives under $work, not in Molecule's default folder, which is named
+# after the project folder ("postgresql") and so would be shared by every checkout, and by the
+# platforms running in parallel here.
+#
+# Only `molecule test` can pick a platform (--platform-name, Molecule 26); `create` or `converge`
+# would create every platform of molecule.yml. So `converge` runs `test --destroy never` on the
+# platform (its container stays for `login`, `verify`, `destroy`), and the commands after it act
+# on the instances Molecule created, which the platform's state knows.
+run_platform() {
+    local platform=$1; shift
+    local cmd=$command args=(-s "$scenario")
+    local one=()
+    [ "$platform" = all ] || one=(--platform-name "$SOCLE_MOLECULE_PREFIX$platform")
+    case "$command" in
+        test) args+=("${one[@]}") ;;
+        converge) cmd=test; args+=("${one[@]}" --destroy never) ;;
+        create|prepare) [ "$platform" = all ] || die "$command: only for all platforms at once (use converge for one)" ;;
+        login) args+=(--host "$SOCLE_MOLECULE_PREFIX$platform") ;;
+    esac
+    export MOLECULE_EPHEMERAL_DIRECTORY="$work/state/$scenario-$platform"
+    mkdir -p "$MOLECULE_EPHEMERAL_DIRECTORY"
+    log "molecule $cmd ${args[*]} $*"
+    molecule "$cmd" "${args[@]}" "$@"
+}
+
 status=0
-molecule "$command" "${args[@]}" "$@" || status=$?
-log "molecule $command: exit $status after $((SECONDS - start)) s"
+if [ ${#platforms[@]} -eq 1 ] || [ "$parallel" != 1 ]; then
+    for platform in "${platforms[@]}"; do
+        t=$SECONDS rc=0
+        run_platform "$platform" "$@" || rc=$?
+        [ "$rc" = 0 ] || status=$rc
+        log "platform $platform: molecule $command exit $rc after $((SECONDS - t)) s"
+    done
+else
+    # In parallel, each platform's output goes to its own log, printed whole once it is done
+    # (interleaved lines of two playbooks would be unreadable).
+    mkdir -p "$work/logs"
+    declare -A pids=()
+    for platform in "${platforms[@]}"; do
+        rm -f "$work/logs/$platform.status"
+        log "platform $platform: started, log in $work/logs/$platform.log"
+        ( t=$SECONDS; rc=0
+          run_platform "$platform" "$@" > "$work/logs/$platform.log" 2>&1 || rc=$?
+          echo "$rc $((SECONDS - t))" > "$work/logs/$platform.status"
+          exit "$rc" ) &
+        pids[$platform]=$!
+    done
+    for platform in "${platforms[@]}"; do wait "${pids[$platform]}" || true; done
+    for platform in "${platforms[@]}"; do
+        read -r rc secs < "$work/logs/$platform.status" || { rc=1; secs=?; }
+        printf '%s\n' "----- $platform (exit $rc, $secs s) -----"
+        cat "$work/logs/$platform.log"
+        [ "$rc" = 0 ] || status=$rc
+    done
+    for platform in "${platforms[@]}"; do
+        read -r rc secs < "$work/logs/$platform.status" || { rc=1; secs=?; }
+        log "platform $platform: molecule $command exit $rc after $secs s"
+    done
+fi
+log "molecule $command (${platforms[*]}): exit $status after $((SECONDS - start)) s"
 exit "$status"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The collection's quality gates, as root (CI calls this from .ci/run after the tests):
 #
-#   1. molecule    the default scenario end to end (scripts/molecule.sh: image, venv, build,
-#                  tarball installed, destroy/syntax/create/converge/idempotence/verify/destroy)
+#   1. molecule    the default scenario end to end on Debian 12 and Debian 13, in parallel
+#                  (scripts/molecule.sh: images, venv, build, tarball installed,
+#                  destroy/syntax/create/converge/idempotence/verify/destroy);
+#                  SOCLE_QUALITY_PLATFORMS names others (default "debian12 debian13")
 #   2. lint        ansible-lint (production, offline) and ansible-test sanity (scripts/lint.sh)
 #   3. verify      the tarball installed into a fresh path, `ansible-galaxy collection verify
 #                  --offline` (every file against the checksums of FILES.json), and its
@@ -93,7 +95,7 @@ docs() {
     [ "$n" -gt 0 ] && [ "$ok" -eq "$n" ]
 }
 
-gate molecule bash scripts/molecule.sh
+gate molecule env SOCLE_MOLECULE_PLATFORM="${SOCLE_QUALITY_PLATFORMS:-debian12 debian13}" bash scripts/molecule.sh
 gate lint bash scripts/lint.sh
 venv
 gate "collection verify" verify

@@ -2,6 +2,8 @@
 # The test command of README.md: unit, integration (real PostgreSQL) and end-to-end
 # (ansible-playbook on the built tarball) tests. On a fresh machine, run it as root: it installs
 # what the tests need, then runs them as an unprivileged user (scripts/as-user.sh).
+# The integration tests run against every PostgreSQL major installed (see below); extra arguments
+# go to every jest run. scripts/test-container.sh runs them in a Debian 13 container (PostgreSQL 17).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -17,10 +19,22 @@ fi
 eval "$(bash scripts/venv.sh)"
 npm run --silent build
 npm run --silent typecheck
-report=$(mktemp /tmp/socle-jest.XXXXXX.json)
+# Every PostgreSQL major installed here (Debian's layout), oldest first. The first run is every
+# test with the newest major (what the modules pick by themselves); the integration tests then run
+# again for each older major (SOCLE_TEST_PG_VERSION, honoured by tests/helpers/versions.ts).
+majors=$( (ls -d /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null || true) | cut -d/ -f5 | sort -n)
+reports=$(mktemp -d /tmp/socle-jest.XXXXXX)
 status=0
-npx jest --ci --maxWorkers=2 --json --outputFile="$report" "$@" || status=$?
+npx jest --ci --maxWorkers=2 --json --outputFile="$reports/all.json" "$@" || status=$?
+for major in $(head -n -1 <<<"$majors"); do
+  echo "integration tests again, on PostgreSQL $major" >&2
+  SOCLE_TEST_PG_VERSION=$major npx jest --ci --maxWorkers=2 --json --outputFile="$reports/$major.json" --selectProjects integration "$@" || status=$?
+done
 # One plain closing line, whatever the runner prints above it.
-node -e 'const r = require(process.argv[1]); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' "$report" || true
-rm -f "$report"
+node -e '
+  const reports = process.argv.slice(1).map((f) => require(f));
+  const sum = (k) => reports.reduce((n, r) => n + r[k], 0);
+  console.log(`tests: ${sum("numPassedTests")} passed, ${sum("numFailedTests")} failed`);
+' "$reports"/*.json || true
+rm -rf "$reports"
 exit "$status"

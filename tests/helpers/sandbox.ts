@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
+import { testedMajor } from './versions';
 
 export interface Sandbox {
   dir: string;
@@ -33,7 +34,8 @@ export function makeSandbox(prefix = 'socle-it-'): Sandbox {
     run_prefix: join(dir, 'run'),
     service_manager: 'none',
     lock_timeout: 60,
-    postgresql: { auth: { passfile } },
+    // New instances get the major under test (SOCLE_TEST_PG_VERSION, or the newest installed).
+    postgresql: { auth: { passfile }, ...(process.env.SOCLE_TEST_PG_VERSION ? { default_version: testedMajor() } : {}) },
   };
   const sb: Sandbox = {
     dir,

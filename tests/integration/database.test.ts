@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { runModule, type RunOptions } from '../helpers/module';
 import { serverLogs, watchSecrets, type SecretsCheck } from '../helpers/secrets';
+import { testedAtLeast } from '../helpers/versions';
 import { buildSync } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import type { DatabaseSpec } from '../../modules/lib/database';
@@ -245,6 +246,9 @@ describe('bad input: a failure naming the option, nothing changed', () => {
   });
 });
 
+/** What ALL on tables stands for on the server under test (MAINTAIN from 17, pg/versions.ts). */
+const ALL_ON_TABLES = `SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER${testedAtLeast(17) ? ', MAINTAIN' : ''}`;
+
 describe('privileges', () => {
   const db = 'privs';
   beforeAll(() => {
@@ -275,7 +279,7 @@ describe('privileges', () => {
       'REVOKE TEMPORARY, CONNECT ON DATABASE "privs" FROM PUBLIC',
       'GRANT USAGE ON SCHEMA "app" TO "reader"',
       'GRANT SELECT ON ALL TABLES IN SCHEMA "app" TO "reader"',
-      'GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA "app" TO "writer"',
+      `GRANT ${ALL_ON_TABLES} ON ALL TABLES IN SCHEMA "app" TO "writer"`,
       'GRANT SELECT, USAGE ON ALL SEQUENCES IN SCHEMA "app" TO "writer"',
       // EXECUTE to PUBLIC on functions and USAGE to PUBLIC on schema public are PostgreSQL's defaults: nothing to do
       'ALTER DEFAULT PRIVILEGES FOR ROLE "App Owner" IN SCHEMA "app" GRANT SELECT ON TABLES TO "reader"',
@@ -308,7 +312,7 @@ describe('privileges', () => {
   test('a new table is a change for "all tables"; absent revokes what is held', () => {
     let r = run({ name: db, privileges });
     // reader got t3 through the default privileges; writer did not
-    expect(r.queries).toEqual(['GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA "app" TO "writer"']);
+    expect(r.queries).toEqual([`GRANT ${ALL_ON_TABLES} ON ALL TABLES IN SCHEMA "app" TO "writer"`]);
     r = run({ name: db, privileges: [{ role: 'writer', privileges: ['DELETE', 'TRUNCATE'], on: 'tables', schema: 'app', state: 'absent' }, { role: 'PUBLIC', privileges: ['CONNECT'], on: 'database' }] });
     expect(r.queries).toEqual(['REVOKE DELETE, TRUNCATE ON ALL TABLES IN SCHEMA "app" FROM "writer"', 'GRANT CONNECT ON DATABASE "privs" TO PUBLIC']);
     expect(sql("SELECT bool_or(has_table_privilege('writer', c.oid, 'DELETE')) FROM pg_class c WHERE relnamespace = 'app'::regnamespace AND relkind = 'r'", db)).toBe('f');
@@ -334,6 +338,15 @@ describe('privileges', () => {
     expect(r.changed).toBe(false);
     expect(sql(`SELECT has_database_privilege('reader', 'owner swap', 'CONNECT'), pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'owner swap'`)).toBe('t|writer');
     expect(run({ name: db, state: 'absent' }).changed).toBe(true);
+  });
+
+  test('ALL absent revokes every privilege the server has, whoever granted it', () => {
+    // On 17 a GRANT ALL by hand includes MAINTAIN: revoking ALL must take it too.
+    sql('GRANT ALL ON ALL TABLES IN SCHEMA app TO reader', db);
+    const spec = { name: db, privileges: [{ role: 'reader', privileges: ['ALL'], on: 'tables', schema: 'app', state: 'absent' }] };
+    expect(run(spec).failed).toBeUndefined();
+    expect(sql("SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a WHERE c.relnamespace = 'app'::regnamespace AND a.grantee = 'reader'::regrole", db)).toBe('0');
+    expect(run(spec).changed).toBe(false);
   });
 
   test('privileges on a schema created in the same run; a schema that does not exist', () => {

@@ -1,11 +1,12 @@
 // The instance module against real PostgreSQL, run as Ansible runs it.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { MODULES_DIR, runModule, type RunOptions } from '../helpers/module';
+import { testedMajor } from '../helpers/versions';
 
 jest.setTimeout(120_000);
 
@@ -176,14 +177,14 @@ describe('bad input and failures leave nothing behind', () => {
     expect(result.msg).toContain("option 'port' must be integer");
     expect(result.msg).toContain("option 'state' must be one of: started, stopped, restarted, absent");
     expect(result.msg).toContain("unknown option 'colour'");
-    expect(existsSync(join(sb.dir, 'srv/pgsql', newestVersion(), 'bad-name'))).toBe(false);
+    expect(existsSync(join(sb.dir, 'srv/pgsql', testedMajor(), 'bad-name'))).toBe(false);
   });
 
   test('an unknown parameter fails before anything is created', async () => {
     const { result } = run({ name: 'typo', port: await freePort(), settings: { work_mme: '4MB' } });
     expect(result.failed).toBe(true);
     expect(result.msg).toContain("option 'settings.work_mme': unknown PostgreSQL parameter");
-    expect(existsSync(join(sb.dir, 'srv/pgsql', newestVersion(), 'typo'))).toBe(false);
+    expect(existsSync(join(sb.dir, 'srv/pgsql', testedMajor(), 'typo'))).toBe(false);
   });
 
   test('port and socket directory have one source each', async () => {
@@ -191,7 +192,7 @@ describe('bad input and failures leave nothing behind', () => {
     expect(result.failed).toBe(true);
     expect(result.msg).toContain("option 'settings.port': the port is set with the 'port' option");
     expect(result.msg).toContain("option 'settings.unix_socket_directories': the socket directory is the site setting postgresql.socket_directory");
-    expect(existsSync(join(sb.dir, 'srv/pgsql', newestVersion(), 'dup'))).toBe(false);
+    expect(existsSync(join(sb.dir, 'srv/pgsql', testedMajor(), 'dup'))).toBe(false);
   });
 
   test('a start failure (port taken) rolls the creation back', async () => {
@@ -203,7 +204,7 @@ describe('bad input and failures leave nothing behind', () => {
       expect(result.failed).toBe(true);
       expect(result.msg).toMatch(/failed to start/);
       expect(result.msg).toMatch(/Address already in use|could not bind/);
-      expect(existsSync(join(sb.dir, 'srv/pgsql', newestVersion(), 'clash'))).toBe(false);
+      expect(existsSync(join(sb.dir, 'srv/pgsql', testedMajor(), 'clash'))).toBe(false);
     } finally {
       server.close();
     }
@@ -250,8 +251,4 @@ describe('two tasks on one instance at once', () => {
   });
 });
 
-/** The version new instances get: the newest installed (no version in the sandbox settings). */
-function newestVersion(): string {
-  return readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))[0];
-}
 

@@ -10,6 +10,7 @@ import { md5Verifier, scramVerifier } from '../../modules/lib/pg/scram';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { runModule, type RunOptions } from '../helpers/module';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
+import { testedAtLeast } from '../helpers/versions';
 
 jest.setTimeout(120_000);
 
@@ -159,7 +160,8 @@ describe('a login role with every option', () => {
     expect(result.queries).toEqual([
       'BEGIN',
       `ALTER ROLE "Robert'); DROP TABLE students;--" NOCREATEDB CONNECTION LIMIT -1 VALID UNTIL 'infinity'`,
-      `REVOKE "pg_monitor" FROM "Robert'); DROP TABLE students;--"`,
+      // 16+: one grant per grantor, each revoked by name (pg/versions.ts membershipsPerGrantor).
+      `REVOKE "pg_monitor" FROM "Robert'); DROP TABLE students;--"${testedAtLeast(16) ? ' GRANTED BY "postgres"' : ''}`,
       `ALTER ROLE "Robert'); DROP TABLE students;--" SET "work_mem" = '8MB'`,
       `ALTER ROLE "Robert'); DROP TABLE students;--" RESET "search_path"`,
       `ALTER ROLE "Robert'); DROP TABLE students;--" RESET "statement_timeout"`,
@@ -466,6 +468,41 @@ describe('the batch API', () => {
     } finally {
       await conn.end();
     }
+  });
+});
+
+describe('a membership granted by another role', () => {
+  // From 16 a super-user's bare REVOKE only removes the grant made by the bootstrap super-user:
+  // the membership granted by `granter` stayed, and every run planned the REVOKE again.
+  test('is revoked, and a re-run is no change', () => {
+    sql('CREATE ROLE grp; CREATE ROLE granter CREATEROLE; CREATE ROLE member');
+    sql('GRANT grp TO granter WITH ADMIN OPTION');
+    sql('SET ROLE granter; GRANT grp TO member');
+    expect(sql("SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = 'member'")).toBe('1');
+    const spec = { name: 'member', memberships: [{ role: 'grp', state: 'absent' }] };
+    const { result } = run(spec);
+    expect(result.failed ? result.msg : undefined).toBeUndefined();
+    expect(result.changes).toEqual(['alter role member (revoke grp)']);
+    expect(sql("SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = 'member'")).toBe('0');
+    expect(run(spec).result.changed).toBe(false);
+  });
+});
+
+describe('inherit on a role with memberships', () => {
+  // From 16 the role's INHERIT attribute is only the default of new grants: NOINHERIT alone left
+  // the existing membership passing privileges on.
+  test('decides whether the privileges of its declared memberships pass on', () => {
+    sql('CREATE ROLE heirs; CREATE TABLE heirloom (id int); GRANT SELECT ON heirloom TO heirs');
+    const can = () => sql("SELECT has_table_privilege('heir', 'heirloom', 'SELECT')");
+    expect(run({ name: 'heir', memberships: ['heirs'] }).result.failed).toBeUndefined();
+    expect(can()).toBe('t');
+    const off = { name: 'heir', inherit: false, memberships: ['heirs'] };
+    const { result } = run(off);
+    expect(result.failed ? result.msg : undefined).toBeUndefined();
+    expect(can()).toBe('f');
+    expect(run(off).result.changed).toBe(false);
+    expect(run({ name: 'heir', inherit: true, memberships: ['heirs'] }).result.changed).toBe(true);
+    expect(can()).toBe('t');
   });
 });
 

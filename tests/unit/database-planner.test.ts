@@ -210,7 +210,8 @@ describe('planDatabase', () => {
 describe('privileges', () => {
   const env = (inside: InsideCatalog, over: Partial<PrivilegeEnv> = {}): PrivilegeEnv => ({
     database: 'app',
-    databaseAcl: implicitAcl('database', 'owner'),
+    major: 15,
+    databaseAcl: implicitAcl('database', 'owner', 15),
     inside,
     defaultOwner: 'owner',
     newSchemas: new Map(),
@@ -264,6 +265,27 @@ describe('privileges', () => {
       { role: 'w', on: 'tables', schema: 's', privileges: [] },
     ]);
     expect(p.checks).toEqual([{ kind: 'role', name: 'r', path: 'privileges[0].role' }]);
+  });
+
+  test('ALL on tables is what the server has: MAINTAIN from PostgreSQL 17; naming it before 17 is an error', () => {
+    const inside: InsideCatalog = { aclSchemasFound: ['s'], objectAcl: { totals: [['s', 'tables', 1]], grants: [] } };
+    const all = items([{ role: 'r', privileges: ['ALL'], on: 'tables', schema: 's' }]);
+    expect(sqlOfP(planPrivileges(all, env(inside)))).toEqual([
+      'GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA "s" TO "r"',
+    ]);
+    expect(sqlOfP(planPrivileges(all, env(inside, { major: 17 })))).toEqual([
+      'GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER, MAINTAIN ON ALL TABLES IN SCHEMA "s" TO "r"',
+    ]);
+    // Revoking ALL on 17 takes MAINTAIN too: nothing is left behind.
+    const held: InsideCatalog = { aclSchemasFound: ['s'], objectAcl: { totals: [['s', 'tables', 1]], grants: [['s', 'tables', 'r', 'MAINTAIN', 1]] } };
+    expect(sqlOfP(planPrivileges(items([{ role: 'r', privileges: ['ALL'], on: 'tables', schema: 's', state: 'absent' }]), env(held, { major: 17 })))).toEqual([
+      'REVOKE MAINTAIN ON ALL TABLES IN SCHEMA "s" FROM "r"',
+    ]);
+    const maintain = items([{ role: 'r', privileges: ['maintain'], on: 'tables', schema: 's' }]);
+    expect(sqlOfP(planPrivileges(maintain, env(inside, { major: 17 })))).toEqual(['GRANT MAINTAIN ON ALL TABLES IN SCHEMA "s" TO "r"']);
+    expect(planPrivileges(maintain, env(inside)).errors).toEqual([
+      "option 'privileges[0].privileges': MAINTAIN on tables needs PostgreSQL 17 (this server runs 15)",
+    ]);
   });
 
   test('an empty schema needs no grant on its tables', () => {

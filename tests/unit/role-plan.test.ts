@@ -36,6 +36,7 @@ function row(name: string, extra: Partial<RoleRow> = {}): RoleRow {
 
 function ctx(rows: RoleRow[] = [], extra: Partial<PlanContext> = {}): PlanContext {
   const catalog: RoleCatalog = {
+    major: 15,
     roles: new Map(rows.map((r) => [r.name, r])),
     validUntil: new Map([['2030-01-01', '2030-01-01 00:00:00+00'], ['infinity', 'infinity']]),
     parameters: new Map([
@@ -134,6 +135,44 @@ describe('an existing role', () => {
     ]);
     expect(shown({ name: 'app', login: true, configuration: {} }, ctx([existing]))).toEqual(['ALTER ROLE "app" RESET ALL']);
     expect(shown({ name: 'app', login: true, configuration: {} }, ctx([row('app', { login: true })]))).toEqual([]);
+  });
+
+  test('from PostgreSQL 16 a membership is revoked GRANTED BY each role that granted it', () => {
+    const on = (...grantors: string[]) => grantors.map((grantor) => ({ grantor, inherit: true }));
+    const granted = row('app', { member_of: ['grp', 'other'], grants: { grp: on('admin', 'postgres'), other: on('postgres') } });
+    const revokeBoth = { name: 'app', memberships: [{ role: 'grp', state: 'absent' as const }, { role: 'other', state: 'absent' as const }] };
+    const at = (major: number) => {
+      const c = ctx([granted]);
+      c.catalog.major = major;
+      return shown(revokeBoth, c);
+    };
+    expect(at(15)).toEqual(['REVOKE "grp", "other" FROM "app"']);
+    expect(at(16)).toEqual(['REVOKE "grp" FROM "app" GRANTED BY "admin"', 'REVOKE "grp", "other" FROM "app" GRANTED BY "postgres"']);
+    // Grantors not known: the bare form.
+    const c = ctx([row('app', { member_of: ['grp'] })]);
+    c.catalog.major = 17;
+    expect(shown({ name: 'app', memberships: [{ role: 'grp', state: 'absent' }] }, c)).toEqual(['REVOKE "grp" FROM "app"']);
+  });
+
+  test('from PostgreSQL 16 the declared memberships pass privileges on as the role\'s inherit says', () => {
+    const granted = row('app', { member_of: ['grp', 'other'], grants: { grp: [{ grantor: 'admin', inherit: true }, { grantor: 'postgres', inherit: false }], other: [{ grantor: 'postgres', inherit: true }] } });
+    const at = (major: number, spec: RoleSpec) => {
+      const c = ctx([granted, row('grp'), row('other')]);
+      c.catalog.major = major;
+      return plan(spec, c);
+    };
+    const noInherit: RoleSpec = { name: 'app', inherit: false, memberships: ['grp', 'other'] };
+    expect(at(15, noInherit).statements.map((s) => s.shown)).toEqual(['ALTER ROLE "app" NOINHERIT']);
+    const p = at(17, noInherit);
+    expect(p.statements.map((s) => s.shown)).toEqual([
+      'ALTER ROLE "app" NOINHERIT',
+      'GRANT "grp" TO "app" WITH INHERIT FALSE GRANTED BY "admin"',
+      'GRANT "other" TO "app" WITH INHERIT FALSE GRANTED BY "postgres"',
+    ]);
+    expect(p.change).toBe('alter role app (NOINHERIT, no inherit through grp, other)');
+    // Memberships not declared are left alone; inherit (the default) on 17 sets back the one grant without it.
+    expect(at(17, { name: 'app', memberships: ['grp'] }).statements.map((s) => s.shown)).toEqual(['GRANT "grp" TO "app" WITH INHERIT TRUE GRANTED BY "postgres"']);
+    expect(at(17, { name: 'app', memberships: ['other'] }).statements).toEqual([]);
   });
 
   test('parameters: unknown or server-wide ones are refused naming the option; extension ones accepted', () => {

@@ -3,6 +3,7 @@
 // database, one query for whatever the spec declares (schemas, extensions, publications, ACLs);
 // pg_subscription (a shared catalog) once for all databases that declare subscriptions.
 import type { Connection } from '../pg/client';
+import { majorOf, publicationsOfSchemas } from '../pg/versions';
 
 /** [grantee ('PUBLIC' for the pseudo-role), privilege_type] pairs, as aclexplode gives them. */
 export type AclPairs = Array<[string, string]>;
@@ -119,7 +120,7 @@ export function insideNeeded(req: InsideRequest): boolean {
 
 /** One round trip for everything the spec declares inside a database. */
 export async function readInside(conn: Connection, req: InsideRequest, serverVersion: number): Promise<InsideCatalog> {
-  const pubSchemas = serverVersion >= 150000 ? '(SELECT count(*) FROM pg_publication_namespace x WHERE x.pnpubid = p.oid)' : '0';
+  const pubSchemas = publicationsOfSchemas(majorOf(serverVersion)) ? '(SELECT count(*) FROM pg_publication_namespace x WHERE x.pnpubid = p.oid)' : '0';
   const { rows } = await conn.query(
     `SELECT
        CASE WHEN $1 THEN (SELECT coalesce(json_agg(json_build_array(n.nspname, pg_get_userbyid(n.nspowner)) ORDER BY n.nspname), '[]')

@@ -10,6 +10,7 @@ import type { InstanceSession } from '../instance/target';
 import type { Step } from '../plan';
 import { quoteIdent, quoteLiteral } from '../pg/quote';
 import { queryUnlogged } from '../pg/unlogged';
+import { majorOf, publicSchemaOwnedByDatabaseOwner } from '../pg/versions';
 import { ModuleError } from '../runtime';
 import {
   insideNeeded,
@@ -93,9 +94,9 @@ function mergeRequests(reqs: InsideRequest[]): InsideRequest {
 
 /** What template0 holds (it accepts no connection): schema public, plpgsql. */
 export function pristineInside(req: InsideRequest, server: ServerFacts): InsideCatalog {
-  const v15 = server.version >= 150000;
-  const publicOwner = v15 ? 'pg_database_owner' : server.currentUser;
-  const publicAcl: Array<[string, string]> = v15
+  const ownedByDbOwner = publicSchemaOwnedByDatabaseOwner(majorOf(server.version));
+  const publicOwner = ownedByDbOwner ? 'pg_database_owner' : server.currentUser;
+  const publicAcl: Array<[string, string]> = ownedByDbOwner
     ? [[publicOwner, 'USAGE'], [publicOwner, 'CREATE'], ['PUBLIC', 'USAGE']]
     : [[publicOwner, 'USAGE'], [publicOwner, 'CREATE'], ['PUBLIC', 'USAGE'], ['PUBLIC', 'CREATE']];
   const out: InsideCatalog = {};

@@ -7,6 +7,7 @@ import { ModuleError } from '../runtime';
 import type { DatabaseRow, InsideCatalog, ServerFacts, SubscriptionRow } from './catalog';
 import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from '../pg/conninfo';
 import { aclNewOwner, implicitAcl, planPrivileges, type PrivilegeView } from './privileges';
+import { majorOf } from '../pg/versions';
 import { parseSetconfig, planSettings } from './settings';
 import type { NormalizedSpec } from './spec';
 import type { Change, Check } from './types';
@@ -343,12 +344,13 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   const privChanges: Change[] = [];
   if (spec.privileges) {
     // The owner change runs before the grants: they are planned against the ACL it leaves.
-    const databaseAcl = current ? aclNewOwner(current.acl ?? [], current.owner, owner) : implicitAcl('database', owner);
-    const p = planPrivileges(spec.privileges, { database: name, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas, schemaOwnerChanges });
+    const major = majorOf(server.version);
+    const databaseAcl = current ? aclNewOwner(current.acl ?? [], current.owner, owner) : implicitAcl('database', owner, major);
+    const p = planPrivileges(spec.privileges, { database: name, major, databaseAcl, inside, defaultOwner: owner, newSchemas, droppedSchemas, schemaOwnerChanges });
     if (before.state === 'present') {
       // The diff's "before" is the ACL as it is, before the owner changes.
       const asIs = current && (current.owner !== owner || schemaOwnerChanges.size)
-        ? planPrivileges(spec.privileges, { database: name, databaseAcl: current.acl ?? [], inside, defaultOwner: current.owner, newSchemas, droppedSchemas }).before
+        ? planPrivileges(spec.privileges, { database: name, major, databaseAcl: current.acl ?? [], inside, defaultOwner: current.owner, newSchemas, droppedSchemas }).before
         : p.before;
       before.privileges = asIs;
     }

@@ -6,7 +6,8 @@
 // replacing the built-in defaults, a per-schema entry only adds to them. Pure functions.
 import { quoteIdent } from '../pg/quote';
 import type { AclPairs, InsideCatalog } from './catalog';
-import { PRIVILEGES, privilegeKind, type PrivilegeItem, type PrivilegeTarget } from './spec';
+import { tablePrivilegeSince, type Major } from '../pg/versions';
+import { privilegeKind, privilegesOn, type PrivilegeItem, type PrivilegeTarget } from './spec';
 import type { Change, Check } from './types';
 
 /** grantee -> privilege -> number of objects holding it, out of `total`. */
@@ -64,15 +65,15 @@ export function aclNewOwner(pairs: AclPairs, oldOwner: string, newOwner: string)
   return out;
 }
 
-/** acldefault() for what we model: the owner holds everything, PUBLIC some things. */
-export function implicitAcl(kind: string, owner: string): AclPairs {
+/** acldefault() for what we model: the owner holds everything (the server has), PUBLIC some things. */
+export function implicitAcl(kind: string, owner: string, major: Major): AclPairs {
   switch (kind) {
     case 'database':
-      return [...PRIVILEGES.database.map((p): [string, string] => [owner, p]), ['PUBLIC', 'TEMPORARY'], ['PUBLIC', 'CONNECT']];
+      return [...privilegesOn('database', major).map((p): [string, string] => [owner, p]), ['PUBLIC', 'TEMPORARY'], ['PUBLIC', 'CONNECT']];
     case 'functions':
       return [[owner, 'EXECUTE'], ['PUBLIC', 'EXECUTE']];
     default:
-      return (PRIVILEGES[kind] ?? []).map((p): [string, string] => [owner, p]);
+      return privilegesOn(kind, major).map((p): [string, string] => [owner, p]);
   }
 }
 
@@ -84,6 +85,8 @@ export function grantee(role: string): string {
 
 export interface PrivilegeEnv {
   database: string;
+  /** Major version of the server: which privileges exist (MAINTAIN from 17). */
+  major: Major;
   /** ACL of the database (its default for the owner when NULL). */
   databaseAcl: AclPairs;
   inside: InsideCatalog;
@@ -157,7 +160,7 @@ export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): Privi
       const s = item.schema!;
       const owner = env.newSchemas.get(s);
       m = owner !== undefined && !(inside.aclSchemasFound ?? []).includes(s)
-        ? aclFromPairs(implicitAcl('schema', owner))
+        ? aclFromPairs(implicitAcl('schema', owner, env.major))
         : aclFromPairs(afterOwnerChange((inside.schemaAcl ?? []).filter(([sch]) => sch === s).map(([, g, p]): [string, string] => [g, p]), env.schemaOwnerChanges?.get(s)));
     } else if (!item.on.startsWith('default_')) {
       const s = item.schema!;
@@ -173,7 +176,7 @@ export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): Privi
       const type = DEFAULT_OBJTYPE[kind];
       const entry = (inside.defaultAcl ?? []).find((e) => e.role === env.defaultOwner && e.type === type && e.schema === (item.schema ?? null));
       // No global entry: the built-in defaults apply. No per-schema entry: nothing is added.
-      m = aclFromPairs(entry ? entry.acl : item.schema === undefined ? implicitAcl(kind, env.defaultOwner) : []);
+      m = aclFromPairs(entry ? entry.acl : item.schema === undefined ? implicitAcl(kind, env.defaultOwner, env.major) : []);
     }
     models.set(key, m);
     return m;
@@ -190,7 +193,7 @@ export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): Privi
     keys.map((k) => {
       const needsSchema = k.on !== 'database' && !(k.on.startsWith('default_') && k.schema === undefined);
       const privileges = needsSchema && !schemaExists(k.schema!) ? [] : heldAll(modelFor(k.item), k.role);
-      const order = PRIVILEGES[privilegeKind(k.on)];
+      const order = privilegesOn(privilegeKind(k.on), env.major);
       return { role: k.role, on: k.on, ...(k.schema !== undefined ? { schema: k.schema } : {}), privileges: order.filter((p) => privileges.includes(p)) };
     });
   const before = view();
@@ -202,15 +205,23 @@ export function planPrivileges(items: PrivilegeItem[], env: PrivilegeEnv): Privi
       errors.push(`option '${item.path}.schema': schema ${item.schema} does not exist in database ${env.database}`);
       continue;
     }
+    const kind = privilegeKind(item.on);
+    const order = privilegesOn(kind, env.major);
+    // ALL is what this server has; a privilege named that it lacks is an error naming its major.
+    const missing = item.all ? [] : item.privileges.filter((p) => !order.includes(p));
+    if (missing.length) {
+      errors.push(missing.map((p) => `option '${item.path}.privileges': ${p} on ${kind} needs PostgreSQL ${tablePrivilegeSince(p)} (this server runs ${env.major})`).join('; '));
+      continue;
+    }
+    const wanted = item.privileges.filter((p) => order.includes(p));
     const m = modelFor(item);
-    const order = PRIVILEGES[privilegeKind(item.on)];
     let privs: string[];
     if (item.state === 'present') {
       const held = heldAll(m, item.role);
-      privs = m.total === 0 ? [] : item.privileges.filter((p) => !held.includes(p));
+      privs = m.total === 0 ? [] : wanted.filter((p) => !held.includes(p));
     } else {
       const held = heldAny(m, item.role);
-      privs = item.privileges.filter((p) => held.includes(p));
+      privs = wanted.filter((p) => held.includes(p));
     }
     if (privs.length === 0) continue;
     privs = order.filter((p) => privs.includes(p));

@@ -5,6 +5,7 @@ import type { DatabaseOptions } from '../../generated/database';
 import { ModuleError } from '../runtime';
 import { identifierTooLong } from '../pg/quote';
 import { isUri, parseConninfo } from '../pg/conninfo';
+import { tablePrivileges, type Major } from '../pg/versions';
 
 /** One database as the `database` module and the instance's `databases` list declare it. */
 export type DatabaseSpec = Omit<DatabaseOptions, 'instance'>;
@@ -22,6 +23,8 @@ export interface PrivilegeItem {
   role: string;
   /** Upper case, expanded (`ALL`), without duplicates, in PostgreSQL's order. */
   privileges: string[];
+  /** `ALL` was given: the privileges are those the server has (planning narrows them). */
+  all: boolean;
   on: PrivilegeTarget;
   schema?: string;
   state: State;
@@ -59,13 +62,22 @@ export interface NormalizedSpec {
 }
 
 /** Privileges by target, in the order PostgreSQL lists them (aclexplode's privilege_type). */
-export const PRIVILEGES: Record<string, string[]> = {
-  database: ['CREATE', 'TEMPORARY', 'CONNECT'],
-  schema: ['USAGE', 'CREATE'],
-  tables: ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'],
-  sequences: ['SELECT', 'UPDATE', 'USAGE'],
-  functions: ['EXECUTE'],
-};
+/** The privileges on each kind of object that a server of major `major` has, in PostgreSQL's order. */
+export function privilegesOn(kind: string, major: Major): readonly string[] {
+  switch (kind) {
+    case 'database': return ['CREATE', 'TEMPORARY', 'CONNECT'];
+    case 'schema': return ['USAGE', 'CREATE'];
+    case 'tables': return tablePrivileges(major);
+    case 'sequences': return ['SELECT', 'UPDATE', 'USAGE'];
+    case 'functions': return ['EXECUTE'];
+    default: return [];
+  }
+}
+
+/** Every privilege name the options accept, whatever the server (checked against it when planning). */
+export const PRIVILEGES: Record<string, readonly string[]> = Object.fromEntries(
+  ['database', 'schema', 'tables', 'sequences', 'functions'].map((k) => [k, privilegesOn(k, Infinity)]),
+);
 
 export function privilegeKind(on: PrivilegeTarget): string {
   return on.startsWith('default_') ? on.slice('default_'.length) : on;
@@ -145,10 +157,14 @@ export function normalizeSpec(spec: DatabaseSpec, path: OptionPath): NormalizedS
     const kind = privilegeKind(p.on);
     const valid = PRIVILEGES[kind];
     const wanted = new Set<string>();
+    let all = false;
     for (const raw of p.privileges) {
       let priv = raw.toUpperCase();
       if (priv === 'TEMP') priv = 'TEMPORARY';
-      if (priv === 'ALL') valid.forEach((v) => wanted.add(v));
+      if (priv === 'ALL') {
+        all = true;
+        valid.forEach((v) => wanted.add(v));
+      }
       else if (!valid.includes(priv)) {
         errors.push(`option '${path(`privileges[${i}].privileges`)}': ${priv} is not a privilege on ${kind} (valid: ${valid.join(', ')}, ALL)`);
       } else wanted.add(priv);
@@ -160,6 +176,7 @@ export function normalizeSpec(spec: DatabaseSpec, path: OptionPath): NormalizedS
     return {
       role: isPublic(p.role) ? 'PUBLIC' : p.role,
       privileges: valid.filter((v) => wanted.has(v)),
+      all,
       on: p.on,
       schema: p.schema,
       state: p.state ?? 'present',

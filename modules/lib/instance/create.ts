@@ -8,6 +8,7 @@ import { formatCommand, recordChildren, run } from '../exec';
 import { readTextOr, writeFileAtomic } from '../fsutil';
 import { replaceBlock } from '../pg/hba';
 import { renderConf } from '../pg/guc';
+import { initdbChecksumsByDefault, majorOf } from '../pg/versions';
 import { connect, LazyConnection } from '../pg/client';
 import { applySteps, forgetAppliedSince, journalMark, type Step } from '../plan';
 import type { ModuleResult } from '../runtime';
@@ -37,6 +38,8 @@ export function initdbArgs(settings: SiteSettings, l: InstanceLayout, opts: Inst
     '--auth-local', 'peer', '--auth-host', 'reject',
   ];
   if (opts.data_checksums ?? site.dataChecksums) args.push('--data-checksums');
+  // From 18 initdb turns checksums on by itself: off must be asked for (pg/versions.ts).
+  else if (initdbChecksumsByDefault(majorOf(l.version))) args.push('--no-data-checksums');
   if (pwfile) args.push('--pwfile', pwfile);
   return args;
 }

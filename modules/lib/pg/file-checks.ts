@@ -1,11 +1,18 @@
 // What PostgreSQL makes of its configuration files as they are on disk now, before a reload:
 // written files are checked this way, and restored when the server would reject them.
 import type { Connection } from './client';
+import { hbaRulesNameTheirFile, serverMajor } from './versions';
 
-/** Errors PostgreSQL finds in pg_hba.conf (pg_hba_file_rules), as `line N: error`. */
+/**
+ * Errors PostgreSQL finds in pg_hba.conf (pg_hba_file_rules), as `line N: error`, or
+ * `<file> line N: error` for a file pg_hba.conf includes (where the server names it).
+ */
 export async function hbaFileErrors(conn: Connection): Promise<string[]> {
-  const { rows } = await conn.query('SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL');
-  return rows.map((r) => `line ${r.line_number}: ${r.error}`);
+  const file = hbaRulesNameTheirFile(await serverMajor(conn))
+    ? "nullif(file_name, current_setting('hba_file'))"
+    : 'NULL';
+  const { rows } = await conn.query(`SELECT ${file} AS file, line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL`);
+  return rows.map((r) => `${r.file ? `${r.file} ` : ''}line ${r.line_number}: ${r.error}`);
 }
 
 /**

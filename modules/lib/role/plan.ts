@@ -7,7 +7,8 @@ import { passwordMatches, scramVerifier } from '../pg/scram';
 import { parsePassfile, removePassfileEntries, setPassfileEntry, type PassfileEntry } from '../passfile';
 import { ModuleError } from '../runtime';
 import { MASK } from '../secrets';
-import type { RoleCatalog, RoleRow } from './catalog';
+import { membershipOptions, membershipsPerGrantor } from '../pg/versions';
+import type { MembershipGrant, RoleCatalog, RoleRow } from './catalog';
 import { plannedBlock, readRoleBlock, setRoleBlock } from './hba';
 import { ATTRIBUTE_DEFAULT, ATTRIBUTE_KEYWORD, ATTRIBUTES, type NormalizedRole } from './spec';
 
@@ -221,6 +222,44 @@ export function transactionGroups(stmts: Statement[]): Statement[][] {
   return [...groups.values(), ...(main ? [main] : [])].map(wrapTransaction);
 }
 
+/**
+ * REVOKE of memberships `roles` from `member`. Where a membership is one grant per grantor
+ * (pg/versions.ts membershipsPerGrantor), each grantor's grant is revoked GRANTED BY it: a bare
+ * REVOKE would only remove the grant made by the role running it and leave the others, so the
+ * membership would stay and every run would plan the REVOKE again.
+ */
+export function revokeStatements(roles: string[], member: string, row: RoleRow, major: number): string[] {
+  const head = (list: string[]) => `REVOKE ${list.map(role).join(', ')} FROM ${role(member)}`;
+  if (!membershipsPerGrantor(major)) return [head(roles)];
+  // A membership whose grantor is unknown (not read) gets the bare form.
+  const unknown = roles.filter((m) => !row.grants?.[m]?.length);
+  const byGrantor = groupByGrantor(roles, row, () => true);
+  return [...(unknown.length ? [head(unknown)] : []), ...byGrantor.map(([g, list]) => `${head(list)} GRANTED BY ${role(g)}`)];
+}
+
+/** Memberships among `roles` whose grants pass `keep`, grouped by grantor (sorted). */
+function groupByGrantor(roles: string[], row: RoleRow, keep: (g: MembershipGrant) => boolean): Array<[string, string[]]> {
+  const byGrantor = new Map<string, string[]>();
+  for (const m of roles) {
+    for (const g of row.grants?.[m] ?? []) if (keep(g)) byGrantor.set(g.grantor, [...(byGrantor.get(g.grantor) ?? []), m]);
+  }
+  return [...byGrantor].sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+/**
+ * Where memberships have their own INHERIT option (pg/versions.ts membershipOptions), the grants
+ * of the declared, existing memberships that do not pass privileges on as the role's `inherit`
+ * says: set again WITH INHERIT <inherit>, GRANTED BY their grantor. (The role's attribute is only
+ * the default of new grants there; before 16 it was the rule for all, and this is how the
+ * option keeps its meaning.)
+ */
+export function inheritStatements(roles: string[], member: string, row: RoleRow, inherit: boolean, major: number): string[] {
+  if (!membershipOptions(major)) return [];
+  return groupByGrantor(roles, row, (g) => g.inherit !== inherit).map(
+    ([g, list]) => `GRANT ${list.map(role).join(', ')} TO ${role(member)} WITH INHERIT ${inherit ? 'TRUE' : 'FALSE'} GRANTED BY ${role(g)}`,
+  );
+}
+
 export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
   const row = ctx.catalog.roles.get(r.name);
   const currentBlock = ctx.hbaText !== null ? readRoleBlock(ctx.hbaText, r.name) : null;
@@ -339,8 +378,14 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
     details.push(`grant ${grant.join(', ')}`);
   }
   if (revoke.length) {
-    statements.push({ ...stmt(`REVOKE ${revoke.map(role).join(', ')} FROM ${role(r.name)}`), option: `${r.where}memberships` });
+    statements.push(...revokeStatements(revoke, r.name, row!, ctx.catalog.major).map((sql) => ({ ...stmt(sql), option: `${r.where}memberships` })));
     details.push(`revoke ${revoke.join(', ')}`);
+  }
+  const kept = [...r.memberships].filter(([m, w]) => w && memberOf.has(m)).map(([m]) => m);
+  const inheritSql = row ? inheritStatements(kept, r.name, row, r.attributes.inherit, ctx.catalog.major) : [];
+  if (inheritSql.length) {
+    statements.push(...inheritSql.map((sql) => stmt(sql)));
+    details.push(`${r.attributes.inherit ? 'inherit' : 'no inherit'} through ${kept.filter((m) => row!.grants![m].some((g) => g.inherit !== r.attributes.inherit)).join(', ')}`);
   }
   const memberships = [...new Set([...memberOf, ...grant])].filter((m) => !revoke.includes(m)).sort();
 
