@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv from 'ajv';
 import standaloneCode from 'ajv/dist/standalone';
-import { expandNode, type JSONSchema, type SchemaSet } from './schema/load';
+import { expandNode, typeInfo, type JSONSchema, type SchemaSet } from './schema/load';
 import { pascalCase, toTypeScript } from './schema/typescript';
 import { CONNINFO_PASSWORD } from '../modules/lib/secrets';
 
@@ -72,6 +72,25 @@ export function secretPaths(set: SchemaSet, node: JSONSchema, path: string[] = [
   return out;
 }
 
+/** Option paths (`*` for any key or index) whose schema admits numbers and no boolean. */
+export function numericPaths(set: SchemaSet, node: JSONSchema, path: string[] = [], seen = new Set<JSONSchema>()): string[][] {
+  const n = expandNode(set, node);
+  if (seen.has(n)) return [];
+  const out: string[][] = [];
+  const { types } = typeInfo(set, n);
+  if (types.length && types.every((t) => t === 'integer' || t === 'number')) out.push(path);
+  for (const [k, child] of Object.entries(n.properties ?? {})) out.push(...numericPaths(set, child, [...path, k], seen));
+  if (n.items && typeof n.items === 'object' && !Array.isArray(n.items)) out.push(...numericPaths(set, n.items as JSONSchema, [...path, '*'], seen));
+  if (n.additionalProperties && typeof n.additionalProperties === 'object') {
+    out.push(...numericPaths(set, n.additionalProperties as JSONSchema, [...path, '*'], seen));
+  }
+  for (const branch of [...(n.oneOf ?? []), ...(n.anyOf ?? [])]) {
+    // Only where every alternative is numeric would a boolean be refused: one object branch suffices to look inside.
+    out.push(...numericPaths(set, branch, path, seen).filter((p) => p.length > path.length));
+  }
+  return out;
+}
+
 /** Writes modules/generated/<name>.validate.js (+ .d.ts) and modules/generated/<name>.ts. */
 export function generate(set: SchemaSet, names: string[], outDir: string): void {
   mkdirSync(outDir, { recursive: true });
@@ -89,7 +108,10 @@ export function generate(set: SchemaSet, names: string[], outDir: string): void 
     const typeName = name === 'settings' ? 'Settings' : `${pascalCase(name)}Options`;
     const ts = [
       toTypeScript(set, entry.schema, typeName),
-      `export { default as validate } from './${name}.validate';`,
+      `import compiled from './${name}.validate';`,
+      `import { refuseBooleansAsNumbers } from '../lib/validation';`,
+      `/** Options that are numbers only (ajv would coerce a boolean into one). */`,
+      `export const validate = refuseBooleansAsNumbers(compiled, ${JSON.stringify(numericPaths(set, entry.schema))});`,
       `/** Options marked x-secret in schemas/${entry.file}. */`,
       `export const secretPaths: string[][] = ${JSON.stringify(secretPaths(set, entry.schema))};`,
       '',

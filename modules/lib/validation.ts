@@ -120,3 +120,34 @@ export function formatValidationErrors(all: ValidationError[]): string {
   const messages = [...new Set(errors.filter((e) => !inExplainedBranch(e)).map(describe).filter((m): m is string => m !== null))];
   return `invalid options: ${messages.join('; ')}`;
 }
+
+/**
+ * ajv's coerceTypes (so that "5432" is accepted for an integer, as Ansible users expect) also
+ * turns `true` into 1: `port: true` would be port 1. Booleans are refused where the schema wants
+ * only a number, before the compiled validator coerces them. `paths` come from the schema at
+ * build time (`*` for any key or index).
+ */
+export function refuseBooleansAsNumbers<V extends { (data: unknown): boolean; errors?: ValidationError[] | null }>(compiled: V, paths: string[][]): V {
+  const check = ((data: unknown) => {
+    const errors: ValidationError[] = [];
+    const walk = (value: unknown, path: string[], at: string) => {
+      if (path.length === 0) {
+        if (typeof value === 'boolean') errors.push({ instancePath: at, keyword: 'type', params: { type: 'number' }, message: 'must be a number, not a boolean' });
+        return;
+      }
+      if (value === null || typeof value !== 'object') return;
+      const [head, ...rest] = path;
+      const keys = head === '*' ? Object.keys(value) : head in value ? [head] : [];
+      for (const k of keys) walk((value as Record<string, unknown>)[k], rest, `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+    };
+    for (const p of paths) walk(data, p, '');
+    if (errors.length) {
+      check.errors = errors;
+      return false;
+    }
+    const ok = compiled(data);
+    check.errors = compiled.errors;
+    return ok;
+  }) as V;
+  return check;
+}

@@ -100,3 +100,22 @@ describe('an args file nested without end', () => {
     jest.restoreAllMocks();
   });
 });
+
+describe('a boolean where a number is wanted (ajv would coerce true into 1)', () => {
+  const { numericPaths } = require('../../build/generate') as typeof import('../../build/generate');
+  const { refuseBooleansAsNumbers } = require('../../modules/lib/validation') as typeof import('../../modules/lib/validation');
+  const instance = refuseBooleansAsNumbers(validator('instance') as never, numericPaths(set, set.byId.get('socle/instance')!.schema)) as unknown as ReturnType<typeof validator>;
+
+  test('is refused by path, at the top and inside lists', () => {
+    expect(instance({ name: 'main', port: true })).toBe(false);
+    expect(formatValidationErrors(instance.errors as ValidationError[])).toBe("invalid options: option 'port' must be a number, not a boolean");
+    expect(instance({ name: 'main', roles: [{ name: 'r', connection_limit: false }] })).toBe(false);
+    expect(formatValidationErrors(instance.errors as ValidationError[])).toContain("option 'roles[0].connection_limit' must be a number, not a boolean");
+  });
+
+  test('numbers written as strings are still accepted', () => {
+    const opts: Record<string, unknown> = { name: 'main', port: '5433' };
+    expect(instance(opts)).toBe(true);
+    expect(opts.port).toBe(5433);
+  });
+});
