@@ -177,6 +177,7 @@ function main(): void {
   for (const d of ['docs', 'playbooks', 'tests', 'changelogs']) {
     if (existsSync(join(root, 'galaxy', d))) cpSync(join(root, 'galaxy', d), join(tree, d), { recursive: true });
   }
+  writeSanityIgnores(tree, modules);
   // The Socle's documents (docs/ of the repository) are published with the collection.
   if (existsSync(join(root, 'docs'))) cpSync(join(root, 'docs'), join(tree, 'docs'), { recursive: true });
   // Molecule scenarios: where Molecule looks for them in a collection (extensions/molecule/<scenario>).
@@ -188,5 +189,22 @@ function main(): void {
   execFileSync(ansibleGalaxy(), ['collection', 'build', tree, '--output-path', dist, '--force'], { stdio: ['ignore', 'ignore', 'inherit'] });
   step(`done: ${join(dist, `${NAMESPACE}-${COLLECTION}-${pkg.version}.tar.gz`)}`);
 }
+
+/**
+ * ansible-test sanity knows only Python and PowerShell modules: two tests cannot pass for a Node
+ * module, whatever it does. Their ignore lines are written for every module the build bundles
+ * (a new module needs no hand-written entry), for each ansible-core version we test with.
+ */
+function writeSanityIgnores(tree: string, modules: string[]): void {
+  const lines = modules.flatMap((m) => [
+    `plugins/modules/${m}.js shebang  # Node module: \`#!/usr/bin/node\` (so ansible_node_interpreter can override it); the test knows only Python/PowerShell interpreters and extensions`,
+    `plugins/modules/${m}.js validate-modules:invalid-extension  # Node module bundled as .js (ansible-doc reads its docs from ${m}.yml); the test wants .py or .ps1`,
+  ]);
+  mkdirSync(join(tree, 'tests', 'sanity'), { recursive: true });
+  for (const core of SANITY_CORE_VERSIONS) writeFileSync(join(tree, 'tests', 'sanity', `ignore-${core}.txt`), lines.join('\n') + '\n');
+}
+
+/** ansible-core versions whose `ansible-test sanity` gets an ignore file (the venv's is 2.18). */
+const SANITY_CORE_VERSIONS = ['2.18'];
 
 main();
