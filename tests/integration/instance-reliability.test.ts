@@ -16,16 +16,23 @@ const LOOPBACK = { listen_addresses: '127.0.0.1' };
 // Made at run time, so that this file's own text (and jest's cache of it) does not hold it.
 const SECRET = ['Kill', 'Me', 'Secret', String(6 * 7)].join('-');
 
+/** What the fault-injection tests did, printed at the end (issue 12 asks for the counts). */
+const kills = { total: 0, converged: 0 };
+
 beforeAll(() => {
   sb = makeSandbox('socle-reliab-');
 });
-afterAll(() => sb.cleanup());
+afterAll(() => {
+  sb.cleanup();
+  console.log(`fault injection: ${kills.total} tasks killed, ${kills.converged} converged on the next run, ${kills.total - kills.converged} did not`);
+});
 
 /** Runs the module as Ansible would, and SIGKILLs it after `ms`. */
 async function killedAfter(args: Record<string, unknown>, ms: number, module = 'instance'): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'socle-kill-'));
   const argsFile = join(dir, 'args');
   writeFileSync(argsFile, JSON.stringify({ ...args, _ansible_check_mode: false, _ansible_diff: false, _ansible_verbosity: 0 }));
+  kills.total++;
   const child = spawn(process.execPath, [join(MODULES_DIR, `${module}.js`), argsFile], { env: sb.env, stdio: 'ignore' });
   await new Promise<void>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
@@ -82,6 +89,7 @@ describe('a creation killed at any point', () => {
       expect(readFileSync(join(again.result.datadir, 'postgresql.conf'), 'utf8')).toContain("include = 'socle.conf'");
       const third = run(task);
       expect({ changed: third.result.changed, changes: third.result.changes }).toEqual({ changed: false, changes: [] });
+      kills.converged++;
       // The super-user's password went to initdb through a file: none is left anywhere.
       expect(filesContaining(sb.dir, SECRET)).toEqual([]);
       expect(filesContaining(tmpdir(), SECRET).filter((f) => !f.startsWith(sb.dir))).toEqual([]);
@@ -101,6 +109,7 @@ describe('a drop, a role task and a database task killed at any point', () => {
       expect(again.result.failed).toBeUndefined();
       expect(readdirSync(join(sb.dir, 'srv/pgsql')).some((v) => existsSync(join(sb.dir, 'srv/pgsql', v, task.name)))).toBe(false);
       expect(run({ name: task.name, state: 'absent' }).result.changed).toBe(false);
+      kills.converged++;
       const made = run(task);
       expect(made.result.failed ? made.result.msg : undefined).toBeUndefined();
       expect(run({ name: task.name, state: 'absent' }).result.changed).toBe(true);
@@ -118,6 +127,7 @@ describe('a drop, a role task and a database task killed at any point', () => {
       const again = run(task);
       expect(again.result.failed ? again.result.msg : undefined).toBeUndefined();
       expect(run(task).result.changed).toBe(false);
+      kills.converged++;
       // Back to none for the next kill: the databases first (the roles own them), then the roles.
       expect(run({ ...task, roles: [], databases: databases.map((d) => ({ name: d.name, state: 'absent' })) }).result.failed).toBeUndefined();
       expect(run({ ...task, roles: roles.map((r) => ({ name: r.name, state: 'absent' })), databases: [] }).result.failed).toBeUndefined();
@@ -131,6 +141,7 @@ describe('a drop, a role task and a database task killed at any point', () => {
         const again = runModule(m, args, { env: sb.env });
         expect(again.result.failed ? again.result.msg : undefined).toBeUndefined();
         expect(runModule(m, args, { env: sb.env }).result.changed).toBe(false);
+        kills.converged++;
       }
     }
     expect(filesContaining(sb.dir, SECRET)).toEqual([]);
