@@ -121,54 +121,71 @@ export function insideNeeded(req: InsideRequest): boolean {
 /** One round trip for everything the spec declares inside a database. */
 export async function readInside(conn: Connection, req: InsideRequest, serverVersion: number): Promise<InsideCatalog> {
   const pubSchemas = publicationsOfSchemas(majorOf(serverVersion)) ? '(SELECT count(*) FROM pg_publication_namespace x WHERE x.pnpubid = p.oid)' : '0';
-  const { rows } = await conn.query(
-    `SELECT
-       CASE WHEN $1 THEN (SELECT coalesce(json_agg(json_build_array(n.nspname, pg_get_userbyid(n.nspowner)) ORDER BY n.nspname), '[]')
-                            FROM pg_namespace n WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema') END AS schemas,
-       CASE WHEN $2 THEN (SELECT coalesce(json_agg(json_build_array(e.extname, n.nspname, e.extversion, e.extrelocatable) ORDER BY e.extname), '[]')
-                            FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace) END AS extensions,
-       CASE WHEN $3 THEN (SELECT coalesce(json_agg(json_build_array(p.pubname, p.puballtables,
-                                   (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname) ORDER BY n.nspname, c.relname), '[]')
-                                      FROM pg_publication_rel pr JOIN pg_class c ON c.oid = pr.prrelid
-                                      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE pr.prpubid = p.oid),
-                                   ${pubSchemas}) ORDER BY p.pubname), '[]')
-                            FROM pg_publication p) END AS publications,
-       CASE WHEN $4::text[] IS NOT NULL THEN (
-         SELECT coalesce(json_agg(json_build_array(n.nspname, coalesce(r.rolname, 'PUBLIC'), a.privilege_type)), '[]')
-           FROM pg_namespace n CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
-           LEFT JOIN pg_roles r ON r.oid = a.grantee
-          WHERE n.nspname = ANY($4) AND coalesce(r.rolname, 'PUBLIC') = ANY($5)) END AS schema_acl,
-       CASE WHEN $4::text[] IS NOT NULL THEN (SELECT coalesce(array_agg(n.nspname::text), '{}') FROM pg_namespace n WHERE n.nspname = ANY($4)) END AS acl_schemas,
-       CASE WHEN $4::text[] IS NOT NULL THEN (
-         WITH objs AS (
-           SELECT c.oid, n.nspname, CASE WHEN c.relkind = 'S' THEN 'sequences' ELSE 'tables' END AS kind,
-                  coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') AND n.nspname = ANY($4)
-           UNION ALL
-           SELECT p.oid, n.nspname, 'functions', coalesce(p.proacl, acldefault('f', p.proowner))
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE p.prokind <> 'p' AND n.nspname = ANY($4)
-         ), totals AS (
-           SELECT nspname, kind, count(*) AS total FROM objs GROUP BY 1, 2
-         ), grants AS (
-           SELECT o.nspname, o.kind, coalesce(r.rolname, 'PUBLIC') AS grantee, a.privilege_type, count(DISTINCT o.oid) AS n
-             FROM objs o CROSS JOIN LATERAL aclexplode(o.acl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
-            WHERE coalesce(r.rolname, 'PUBLIC') = ANY($5)
-            GROUP BY 1, 2, 3, 4
-         )
-         SELECT json_build_object(
-           'totals', (SELECT coalesce(json_agg(json_build_array(nspname, kind, total)), '[]') FROM totals),
-           'grants', (SELECT coalesce(json_agg(json_build_array(nspname, kind, grantee, privilege_type, n)), '[]') FROM grants))
-       ) END AS object_acl,
-       CASE WHEN $6::text[] IS NOT NULL THEN (
-         SELECT coalesce(json_agg(json_build_array(pg_get_userbyid(d.defaclrole), n.nspname, d.defaclobjtype,
-                  (SELECT coalesce(json_agg(json_build_array(coalesce(r.rolname, 'PUBLIC'), a.privilege_type)), '[]')
-                     FROM aclexplode(d.defaclacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee))), '[]')
-           FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
-          WHERE pg_get_userbyid(d.defaclrole) = ANY($6)) END AS default_acl`,
-    [req.schemas, req.extensions, req.publications, req.aclSchemas, req.aclRoles, req.defaultRoles],
-  );
+  // Only the parts asked for are in the statement: a backend that has just started plans every
+  // subquery it is given against cold catalog caches, and with hundreds of databases (one
+  // connection each) that planning was most of a no-op task.
+  const params: unknown[] = [];
+  const param = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const parts: string[] = [];
+  if (req.schemas) {
+    parts.push(`(SELECT coalesce(json_agg(json_build_array(n.nspname, pg_get_userbyid(n.nspowner)) ORDER BY n.nspname), '[]')
+                  FROM pg_namespace n WHERE n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema') AS schemas`);
+  }
+  if (req.extensions) {
+    parts.push(`(SELECT coalesce(json_agg(json_build_array(e.extname, n.nspname, e.extversion, e.extrelocatable) ORDER BY e.extname), '[]')
+                  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace) AS extensions`);
+  }
+  if (req.publications) {
+    parts.push(`(SELECT coalesce(json_agg(json_build_array(p.pubname, p.puballtables,
+                        (SELECT coalesce(json_agg(json_build_array(n.nspname, c.relname) ORDER BY n.nspname, c.relname), '[]')
+                           FROM pg_publication_rel pr JOIN pg_class c ON c.oid = pr.prrelid
+                           JOIN pg_namespace n ON n.oid = c.relnamespace WHERE pr.prpubid = p.oid),
+                        ${pubSchemas}) ORDER BY p.pubname), '[]')
+                  FROM pg_publication p) AS publications`);
+  }
+  if (req.aclSchemas) {
+    const schemas = param(req.aclSchemas);
+    const roles = param(req.aclRoles);
+    parts.push(`(SELECT coalesce(json_agg(json_build_array(n.nspname, coalesce(r.rolname, 'PUBLIC'), a.privilege_type)), '[]')
+                  FROM pg_namespace n CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+                  LEFT JOIN pg_roles r ON r.oid = a.grantee
+                 WHERE n.nspname = ANY(${schemas}) AND coalesce(r.rolname, 'PUBLIC') = ANY(${roles})) AS schema_acl`);
+    parts.push(`(SELECT coalesce(array_agg(n.nspname::text), '{}') FROM pg_namespace n WHERE n.nspname = ANY(${schemas})) AS acl_schemas`);
+    parts.push(`(WITH objs AS (
+                   SELECT c.oid, n.nspname, CASE WHEN c.relkind = 'S' THEN 'sequences' ELSE 'tables' END AS kind,
+                          coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS acl
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S') AND n.nspname = ANY(${schemas})
+                   UNION ALL
+                   SELECT p.oid, n.nspname, 'functions', coalesce(p.proacl, acldefault('f', p.proowner))
+                     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE p.prokind <> 'p' AND n.nspname = ANY(${schemas})
+                 ), totals AS (
+                   SELECT nspname, kind, count(*) AS total FROM objs GROUP BY 1, 2
+                 ), grants AS (
+                   SELECT o.nspname, o.kind, coalesce(r.rolname, 'PUBLIC') AS grantee, a.privilege_type, count(DISTINCT o.oid) AS n
+                     FROM objs o CROSS JOIN LATERAL aclexplode(o.acl) a LEFT JOIN pg_roles r ON r.oid = a.grantee
+                    WHERE coalesce(r.rolname, 'PUBLIC') = ANY(${roles})
+                    GROUP BY 1, 2, 3, 4
+                 )
+                 SELECT json_build_object(
+                   'totals', (SELECT coalesce(json_agg(json_build_array(nspname, kind, total)), '[]') FROM totals),
+                   'grants', (SELECT coalesce(json_agg(json_build_array(nspname, kind, grantee, privilege_type, n)), '[]') FROM grants))
+               ) AS object_acl`);
+  }
+  if (req.defaultRoles) {
+    parts.push(`(SELECT coalesce(json_agg(json_build_array(pg_get_userbyid(d.defaclrole), n.nspname, d.defaclobjtype,
+                        (SELECT coalesce(json_agg(json_build_array(coalesce(r.rolname, 'PUBLIC'), a.privilege_type)), '[]')
+                           FROM aclexplode(d.defaclacl) a LEFT JOIN pg_roles r ON r.oid = a.grantee))), '[]')
+                  FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+                 WHERE pg_get_userbyid(d.defaclrole) = ANY(${param(req.defaultRoles)})) AS default_acl`);
+  }
+  if (!parts.length) return {};
+  // Without parameters, the simple query protocol: one round trip instead of parse/bind/execute.
+  const { rows } = params.length ? await conn.query(`SELECT ${parts.join(',\n')}`, params) : await conn.query(`SELECT ${parts.join(',\n')}`);
   const r = rows[0];
   const out: InsideCatalog = {};
   if (r.schemas) out.schemas = r.schemas.map(([name, owner]: string[]) => ({ name, owner }));
