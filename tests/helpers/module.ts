@@ -59,3 +59,20 @@ export function runModule(name: string, args: Record<string, unknown>, opts: Run
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Runs a bundled module as Ansible would, and SIGKILLs it after `ms` (fault injection). */
+export async function runModuleKilledAfter(name: string, args: Record<string, unknown>, ms: number, env?: NodeJS.ProcessEnv): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'socle-kill-'));
+  const argsFile = join(dir, 'args');
+  writeFileSync(argsFile, JSON.stringify({ ...args, _ansible_check_mode: false, _ansible_diff: false, _ansible_verbosity: 0 }));
+  const child = spawn(process.execPath, [join(MODULES_DIR, `${name}.js`), argsFile], { env, stdio: 'ignore' });
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  rmSync(dir, { recursive: true, force: true });
+}

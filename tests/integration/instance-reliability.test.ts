@@ -1,12 +1,11 @@
 // The instance module when things go wrong: killed mid-creation, invalid parameters, a failure
 // after part of the work was committed, a restart already pending, an omitted port, and a
 // check mode that must plan what the real run does.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
-import { MODULES_DIR, runModule, type RunOptions } from '../helpers/module';
+import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 
 jest.setTimeout(240_000);
 
@@ -29,19 +28,8 @@ afterAll(() => {
 
 /** Runs the module as Ansible would, and SIGKILLs it after `ms`. */
 async function killedAfter(args: Record<string, unknown>, ms: number, module = 'instance'): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'socle-kill-'));
-  const argsFile = join(dir, 'args');
-  writeFileSync(argsFile, JSON.stringify({ ...args, _ansible_check_mode: false, _ansible_diff: false, _ansible_verbosity: 0 }));
   kills.total++;
-  const child = spawn(process.execPath, [join(MODULES_DIR, `${module}.js`), argsFile], { env: sb.env, stdio: 'ignore' });
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  rmSync(dir, { recursive: true, force: true });
+  await runModuleKilledAfter(module, args, ms, sb.env);
 }
 
 function filesContaining(dir: string, secret: string): string[] {

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
-import { runModule, type RunOptions } from '../helpers/module';
+import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 
 jest.setTimeout(180_000);
 
@@ -210,6 +210,18 @@ describe('a primary and its standbys', () => {
     const { result } = run(standbyTask());
     expect(result.failed).toBe(true);
     expect(result.msg).toMatch(/option 'standby\.status': instance \S+ is a primary/);
+  });
+
+  test('a standby creation killed during its base backup or start converges on the next run', async () => {
+    for (const ms of [250, 900]) {
+      const task = { ...cascadeTask(), name: `killed${ms}`, port: await freePort(), standby: { primary_conninfo: `host=127.0.0.1 port=${ports.primary}`, password: REPL_PASSWORD } };
+      await runModuleKilledAfter('instance', task, ms, sb.env);
+      const again = run(task);
+      expect(again.result.failed ? again.result.msg : undefined).toBeUndefined();
+      expect(psql(again.result.env, 'SELECT pg_is_in_recovery()')).toBe('t');
+      expect(run(task).result.changed).toBe(false);
+      expect(run({ name: task.name, state: 'absent' }).result.changed).toBe(true);
+    }
   });
 
   test('dropping a standby removes its private passfile', () => {
