@@ -78,7 +78,7 @@ function check(c: ComponentContext): void {
     // The agent's ini parser refuses a quoted value and reads one line per option.
     if (/[\n\r]/.test(value) || /^['"]/.test(value)) throw new ModuleError(`site setting '${path}': must not contain a line break or start with a quote`);
     if (!existsSync(value)) {
-      const hint = path === 'temboard.execpath' ? ' (the setup role installs it with setup_temboard_agent: true)' : '';
+      const hint = path === 'temboard.execpath' ? ' (the setup role installs it with socle_temboard_agent: true)' : '';
       throw new ModuleError(`site setting '${path}': ${value} does not exist${hint}`);
     }
   }
