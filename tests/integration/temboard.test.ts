@@ -25,6 +25,7 @@ const describeIf = BIN ? describe : describe.skip;
 
 // Spaces, quotes and a colon: what an ini value or a passfile entry breaks on.
 const PASSWORD = `t3mb 'pa:ss"\\ wörd`;
+const PASSWORD2 = 'an0ther-Secret';
 const AUTH = { local: 'scram-sha-256' };
 const LOOPBACK = { listen_addresses: '127.0.0.1' };
 
@@ -107,6 +108,8 @@ describeIf('the temBoard agent with each instance', () => {
       expect.stringMatching(/^write the password of temBoard agent \d+-tb$/),
       expect.stringMatching(/^start service socle-temboard_agent-\d+-tb$/),
       'create role temboardagent (temBoard agent)',
+      // Restarted once its role exists (it inspects the instance when it starts).
+      expect.stringMatching(/^restart service socle-temboard_agent-\d+-tb$/),
     ]));
     expect(existsSync(join(sb.dir, 'srv'))).toBe(false);
     expect(agentProcesses()).toEqual([]);
@@ -157,6 +160,26 @@ describeIf('the temBoard agent with each instance', () => {
     expect(agentProcesses().filter((p) => before.includes(p))).toEqual([]);
     // Back to the first port for what follows.
     expect(run(primary()).result.changed).toBe(true);
+  });
+
+  test('a new password alone: the role\'s, then the passfile, then the agent restarted, which connects with it', async () => {
+    const log = join(sb.dir, 'srv/log/temboard', readdirSync(join(sb.dir, 'srv/log/temboard')).find((f) => f.endsWith('-tb.log'))!);
+    await discover(ports.agent1); // the agent of the test before, serving (its lines logged)
+    const offset = statSync(log).size;
+    for (const password of [PASSWORD2, PASSWORD]) {
+      const { result } = run(primary({ temboard: { port: ports.agent1, password } }));
+      expect(result.changes).toEqual([
+        expect.stringMatching(/^write the password of temBoard agent \d+-tb$/),
+        'set password of temboardagent',
+        expect.stringMatching(/^restart service socle-temboard_agent-\d+-tb$/),
+      ]);
+      expect((await discover(ports.agent1)).postgres.port).toBe(ports.primary);
+    }
+    // Each agent inspects the instance before it serves (an error is logged then): both restarted
+    // agents served, and neither failed to connect with the password it was given.
+    const text = readFileSync(log, 'utf8').slice(offset);
+    expect(text.match(/web: Serving at/g)).toHaveLength(2);
+    expect(text).not.toMatch(/Failed to collect Postgres data|authentication failed/);
   });
 
   test('stopping the instance stops its agent; starting it starts it again', async () => {

@@ -118,16 +118,28 @@ function configure(c: ComponentContext): Step[] {
   const conf = writeStep(c, files.configFile, config, `write the configuration of temBoard agent ${files.name}`);
   const pass = o.password !== undefined ? writeStep(c, files.passfile, passfileText(o.password), `write the password of temBoard agent ${files.name}`) : null;
   steps.push(...[conf, pass].filter((s): s is Step => s !== null));
-  // A new password alone changes no definition (the passfile is read at each connection, but the
-  // agent keeps a pool): restart the running agent here. A changed ini file is restarted by the
-  // core's service steps (its digest is in the service's environment).
-  const svc = service(c, config);
-  if (pass && !conf && svc.isRunning() && c.opts.state !== 'stopped') {
-    const r = svc.restart();
-    steps.push({ change: `restart service ${svc.name}`, commands: r.commands, apply: r.run });
+  // A new password alone changes no definition (a changed ini file is restarted by the core's
+  // service steps: its digest is in the service's environment). On a primary the agent is
+  // restarted by the `sql` phase, once its role has the new password; a standby (no `sql`
+  // phase: its role is the primary's) restarts it here.
+  if (pass && !conf) {
+    const svc = service(c, config);
+    if (!staysStandby(c)) passfileChanged.add(files.name);
+    else if (svc.isRunning() && c.opts.state !== 'stopped') {
+      const r = svc.restart();
+      steps.push({ change: `restart service ${svc.name}`, commands: r.commands, apply: r.run });
+    }
   }
   return steps;
 }
+
+/** Agents whose passfile this task rewrites (configure runs before sql, in the same process). */
+const passfileChanged = new Set<string>();
+
+const staysStandby = (c: ComponentContext) => inRecovery(c.layout) && c.opts.standby?.status !== 'promoted';
+
+/** Whether the agent runs once the task's service steps are done (they run before the `sql` phase). */
+const agentRuns = (c: ComponentContext) => c.opts.state !== 'stopped' && c.opts.state !== 'absent';
 
 async function sql(c: SqlContext) {
   // A standby is read-only: its agent's role is the primary's, replicated.
@@ -135,6 +147,15 @@ async function sql(c: SqlContext) {
   const o = c.opts.temboard!;
   const site = agentSite(c.settings);
   const steps = await serviceRoleSteps(await c.session.connection(), { name: site.role, password: o.password, superuser: true }, 'temBoard agent');
+  // The agent inspects the instance when it starts (its /discover) and pools its connections: the
+  // service steps started it before this phase, so a role just made, or a new password, needs a
+  // restart after the role's steps.
+  const files = filesOf(c);
+  if ((steps.length || passfileChanged.has(files.name)) && agentRuns(c)) {
+    const svc = service(c, wantedConfig(c)!);
+    const r = svc.restart();
+    steps.push({ change: `restart service ${svc.name}`, commands: r.commands, apply: r.run });
+  }
   return { steps };
 }
 
@@ -148,9 +169,12 @@ export const temboardComponent: InstanceComponent = {
     const config = wantedConfig(c);
     return config === null ? [] : [service(c, config)];
   },
-  needsServer: (c) => c.opts.temboard !== undefined && c.lifecycle !== 'drop' && !(inRecovery(c.layout) && c.opts.standby?.status !== 'promoted'),
+  needsServer: (c) => c.opts.temboard !== undefined && c.lifecycle !== 'drop' && !staysStandby(c),
   sql,
-  sqlOnCreation: (c) => (c.opts.temboard && !c.opts.standby ? [`create role ${agentSite(c.settings).role} (temBoard agent)`] : []),
+  sqlOnCreation: (c) =>
+    c.opts.temboard && !c.opts.standby
+      ? [`create role ${agentSite(c.settings).role} (temBoard agent)`, ...(agentRuns(c) ? [`restart service ${filesOf(c).service}`] : [])]
+      : [],
   drop(c) {
     const files = filesOf(c);
     const leftovers = agentLeftovers(files);
