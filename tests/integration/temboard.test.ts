@@ -162,17 +162,26 @@ describeIf('the temBoard agent with each instance', () => {
     expect(run(primary()).result.changed).toBe(true);
   });
 
-  test('a new password alone: the role\'s, then the passfile, then the agent restarted, which connects with it', async () => {
+  test('a new password alone: passfile and role, then the agent restarted, which connects with it; check mode plans that and changes nothing', async () => {
     const log = join(sb.dir, 'srv/log/temboard', readdirSync(join(sb.dir, 'srv/log/temboard')).find((f) => f.endsWith('-tb.log'))!);
     await discover(ports.agent1); // the agent of the test before, serving (its lines logged)
     const offset = statSync(log).size;
+    const pids = agentProcesses();
+    const passfile = readdirSync(join(sb.dir, 'srv/etc/temboard-agent')).find((f) => f.endsWith('-tb.pgpass'))!;
+    const passText = readFileSync(join(sb.dir, 'srv/etc/temboard-agent', passfile), 'utf8');
+    const wanted = [
+      expect.stringMatching(/^write the password of temBoard agent \d+-tb$/),
+      'set password of temboardagent',
+      expect.stringMatching(/^restart service socle-temboard_agent-\d+-tb$/),
+    ];
+    // Check mode (with diff: the secrets check reads it) plans exactly that and changes nothing.
+    const planned = run(primary({ temboard: { port: ports.agent1, password: PASSWORD2 } }), { check: true, diff: true }).result;
+    expect(planned).toMatchObject({ changed: true, changes: wanted });
+    expect(agentProcesses()).toEqual(pids);
+    expect(readFileSync(join(sb.dir, 'srv/etc/temboard-agent', passfile), 'utf8')).toBe(passText);
     for (const password of [PASSWORD2, PASSWORD]) {
-      const { result } = run(primary({ temboard: { port: ports.agent1, password } }));
-      expect(result.changes).toEqual([
-        expect.stringMatching(/^write the password of temBoard agent \d+-tb$/),
-        'set password of temboardagent',
-        expect.stringMatching(/^restart service socle-temboard_agent-\d+-tb$/),
-      ]);
+      const { result } = run(primary({ temboard: { port: ports.agent1, password } }), { diff: true });
+      expect(result.changes).toEqual(wanted);
       expect((await discover(ports.agent1)).postgres.port).toBe(ports.primary);
     }
     // Each agent inspects the instance before it serves (an error is logged then): both restarted
