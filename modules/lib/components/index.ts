@@ -6,11 +6,13 @@
 //   roles        before the databases, which may be owned by them
 //   databases
 //   prometheus   postgres_exporter; after the roles and databases (its role is made in its own sql phase)
+//   temboard     the temBoard agent; likewise
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
 import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
 import { rolesComponent } from './roles';
+import { temboardComponent } from './temboard';
 
-export const COMPONENTS: InstanceComponent[] = [replicationComponent, rolesComponent, databasesComponent, prometheusComponent];
+export const COMPONENTS: InstanceComponent[] = [replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent];
