@@ -146,7 +146,7 @@ async function sqlPhase(k: Components, exists: boolean): Promise<SqlReport> {
       if (plan.after && Object.keys(plan.after).length) out.after[c.name] = plan.after;
     }
     await facts(session.startedForTask ? null : await session.connection());
-  });
+  }, context.opts.surole_password);
   return out;
 }
 

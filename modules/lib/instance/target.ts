@@ -38,7 +38,8 @@ export interface InstanceSession {
  * check mode: a temporary start changes nothing the user declared, and the plan needs the
  * catalog), and stopping it again afterwards. The caller holds the instance lock.
  */
-export async function inSession<T>(settings: SiteSettings, l: InstanceLayout, fn: (s: InstanceSession) => Promise<T>): Promise<T> {
+/** `password`: the super-user's, when the instance task knows it (a local method that asks for one). */
+export async function inSession<T>(settings: SiteSettings, l: InstanceLayout, fn: (s: InstanceSession) => Promise<T>, password?: string): Promise<T> {
   let running = runningState(l.datadir);
   const service = serviceFor(settings, l);
   const startedForTask = running === null;
@@ -59,7 +60,7 @@ export async function inSession<T>(settings: SiteSettings, l: InstanceLayout, fn
     connection(database = 'postgres') {
       let c = conns.get(database);
       if (!c) {
-        c = connect({ host, port: running!.port, user, database });
+        c = connect({ host, port: running!.port, user, database, password });
         conns.set(database, c);
       }
       return c;
