@@ -1,7 +1,9 @@
 // The registration list of the instance's components, in lifecycle order (see
 // modules/lib/instance/component.ts): the order of this list is the order in which their checks,
 // parameters, files, services and SQL run, and in which they show in the plan (drop: reverse).
-//   replication  first: it may provision the data directory (a standby) and promotes before
+//   pgbackrest   first: its sql creates the backup role and the stanza (a standby provisioned
+//                from the repository will come here, ahead of replication's base backup)
+//   replication  then: it may provision the data directory (a standby) and promotes before
 //                anything is written into the instance
 //   roles        before the databases, which may be owned by them
 //   databases
@@ -9,8 +11,9 @@
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
+import { pgbackrestComponent } from './pgbackrest';
 import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
 import { rolesComponent } from './roles';
 
-export const COMPONENTS: InstanceComponent[] = [replicationComponent, rolesComponent, databasesComponent, prometheusComponent];
+export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent];
