@@ -21,7 +21,7 @@ beforeAll(async () => {
   env = installCollection(sb.dir);
   // The standby example needs the site's replication role, the pgbackrest examples a repository.
   sb.writeSettings({ postgresql: { replrole: 'replicator' }, pgbackrest: { repository: { mode: 'path', path: join(sb.dir, 'repo') } } });
-  for (const p of ['5433', '5434', '5435', '9187']) ports.set(p, await freePort());
+  for (const p of ['5433', '5434', '5435', '5436', '9187']) ports.set(p, await freePort());
 });
 afterAll(() => sb.cleanup());
 
@@ -40,7 +40,7 @@ function without(text: string, skip: RegExp): string {
 
 function localised(text: string): string {
   return text
-    .replace(/\b(5433|5434|5435|9187)\b/g, (p) => String(ports.get(p)))
+    .replace(/\b(5433|5434|5435|5436|9187)\b/g, (p) => String(ports.get(p)))
     .replace(/(version: )"15"/g, `$1"${version}"`)
     .replace(/instance: 15\//g, `instance: ${version}/`);
 }
@@ -89,7 +89,8 @@ test('every documented example runs', () => {
   expect(database.recap.ok).toBe(2 + dbExamples.split(/\n(?=- name: )/).length);
 
   // The pgbackrest examples act on main's stanza: main gets one first. The restore's target is
-  // a time of this run (after the backup, before a commit that is archived), not the doc's.
+  // a time of this run (after the backup and the restore point the copy example restores to,
+  // before a commit that is archived), not the doc's.
   const [backup, restore, ...others] = examples('pgbackrest').split(/\n(?=- name: )/);
   const pitr = [
     '- name: main archives to a stanza (for the pgbackrest examples)',
@@ -97,15 +98,15 @@ test('every documented example runs', () => {
     '    { name: main, port: 5433, settings: { shared_buffers: 512MB }, restart_on_changes: true, pgbackrest: { stanza: main, password: "{{ vault_backup_password }}" } }',
     '  register: main_info',
     backup,
-    '- name: A time to restore to, then a commit after it',
+    '- name: A restore point and a time to restore to, then a commit after them',
     '  ansible.builtin.command:',
-    '    argv: [psql, -XAt, -c, "SELECT clock_timestamp() FROM pg_sleep(1.1)", -c, "CREATE TABLE after_target (); SELECT pg_switch_wal()"]',
+    '    argv: [psql, -XAt, -c, "SELECT pg_create_restore_point(\'before_migration\')", -c, "SELECT clock_timestamp() FROM pg_sleep(1.1)", -c, "CREATE TABLE after_target (); SELECT pg_switch_wal()"]',
     '  environment: "{{ main_info.env }}"',
     '  register: restore_time',
-    restore.replace(/time: "[^"]+"/, 'time: "{{ restore_time.stdout_lines[0] }}"'),
+    restore.replace(/time: "[^"]+"/, 'time: "{{ restore_time.stdout_lines[1] }}"'),
     ...others,
   ].join('\n');
   const backups = run(localised(pitr));
   expect(backups.output).not.toMatch(/fatal:|ERROR!/);
-  expect(backups.recap).toMatchObject({ ok: 5, failed: 0 });
+  expect(backups.recap).toMatchObject({ ok: 6, failed: 0 });
 });

@@ -20,6 +20,7 @@ const describeIf = existsSync(PGBACKREST) ? describe : describe.skip;
 let sb: Sandbox;
 let secrets: SecretsCheck;
 let port: number;
+let port2: number;
 let env: Record<string, string>;
 const repo = () => join(sb.dir, 'repo');
 const instance = (extra: Record<string, unknown> = {}) => ({ name: 'bk', port, settings: SETTINGS, pgbackrest: { stanza: 'bk8', password: PASSWORD }, ...extra });
@@ -33,6 +34,7 @@ beforeAll(async () => {
   sb = makeSandbox('socle-pgbackrest-');
   sb.writeSettings({ pgbackrest: { repository: { mode: 'path', path: repo(), retention: { full: 2 } } } });
   port = await freePort();
+  port2 = await freePort();
   secrets = watchSecrets(sb);
 });
 afterAll(() => sb.cleanup());
@@ -83,8 +85,10 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
     expect({ changed: result.changed, changes: result.changes }).toEqual({ changed: false, changes: [] });
   });
 
+  let atBackup: string;
   test('check mode of a backup shows the command (full: there is none yet) and takes none', () => {
     psql(env, 'CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 100) i');
+    atBackup = contents();
     const { result } = backrest({ state: 'backed_up' }, { check: true });
     ok(result);
     expect(result.changed).toBe(true);
@@ -161,6 +165,31 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
       expect(result.msg).toMatch(why);
       expect(psql(env, 'SELECT 1')).toBe('1');
     }
+  });
+
+  test('a restore into a new instance: the backup as it ended, beside the source, not archiving; a re-run is no change', async () => {
+    const full = backrest({ state: 'info' }).result.backups[0].label;
+    const task = { state: 'restored', target: { label: full }, to: { name: 'bkcopy', port: port2 } };
+    const check = backrest(task, { check: true }).result;
+    ok(check);
+    expect(check.commands.join('\n')).toMatch(/--pg1-path=\S+\/bkcopy\/data --link-all --link-map=pg_wal=\S+\/bkcopy\/wal --type=immediate --set=\d{8}-\d{6}F --target-action=promote restore$/m);
+    expect(runModule('instance_info', { name: 'bkcopy' }, { env: sb.env }).result.failed).toBe(true);
+    const { result } = backrest(task);
+    ok(result);
+    expect(result.changed).toBe(true);
+    const copy = runModule('instance_info', { name: 'bkcopy' }, { env: sb.env }).result;
+    ok(copy);
+    expect(copy.port).toBe(port2);
+    expect(psql(copy.env, 'SELECT pg_is_in_recovery()')).toBe('f');
+    expect(psql(copy.env, "SELECT count(*) || ' ' || md5(coalesce(string_agg(id || ':' || v, ',' ORDER BY id), '')) FROM t")).toBe(atBackup);
+    expect(psql(copy.env, 'SHOW archive_mode')).toBe('off');
+    expect(psql(copy.env, 'SHOW cluster_name')).toBe(`${copy.version}/bkcopy`);
+    // The source is untouched.
+    expect(psql(env, 'SELECT count(*) FROM t')).toBe('201');
+    const again = backrest(task).result;
+    ok(again);
+    expect(again.changed).toBe(false);
+    ok(run({ name: 'bkcopy', state: 'absent' }).result);
   });
 
   test('an unknown backup label is refused, naming the option', () => {

@@ -5,6 +5,7 @@
 //   restored   stop, `restore --delta --link-all [--type=... --target=... --target-action=promote]`,
 //              start, wait until recovery has ended and the instance is promoted
 //   info       the facts only
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PgbackrestOptions } from '../../../generated/pgbackrest';
 import { formatCommand } from '../../exec';
@@ -16,8 +17,9 @@ import { withConnection } from '../../pg/client';
 import { applySteps, report, type Step } from '../../plan';
 import { ModuleError, type ModuleContext, type ModuleResult } from '../../runtime';
 import { loadSettings, type SiteSettings } from '../../settings';
-import { parseConf } from '../../pg/guc';
-import { readTextOr } from '../../fsutil';
+import { parseConf, renderConf } from '../../pg/guc';
+import { readTextOr, writeFileAtomic } from '../../fsutil';
+import { baseParameters, MANAGED_CONF_HEADER } from '../../instance/config';
 import { command, passfileOf, pgbackrestSite, runCommand, stanzaFacts, stanzaOf, type PgbackrestSite, type StanzaFacts } from './site';
 
 /** `--type` / `--target` of a restore. */
@@ -69,6 +71,63 @@ async function checkTime(settings: SiteSettings, l: InstanceLayout, running: Run
   }
 }
 
+/**
+ * A restore into a new instance (`to`): its data and WAL directories made, the backup restored
+ * there (`--pg1-path`, pg_wal linked to the new WAL directory), its socle.conf rewritten for its
+ * own name and port, without archiving (it must not write into the source's stanza), then
+ * started and waited for until promoted. No change once it exists.
+ */
+async function restoreIntoSteps(settings: SiteSettings, site: PgbackrestSite, src: InstanceLayout, stanza: string, f: StanzaFacts, opts: PgbackrestOptions): Promise<Step[]> {
+  const to = opts.to!;
+  if (to.name === src.name) throw new ModuleError(`option 'to.name': ${to.name} is the instance restored from (omit 'to' to restore in place)`);
+  const l = layout(settings, src.version, to.name);
+  if (exists(l)) return [];
+  const used = runningState(src.datadir)?.port ?? Number(parseConf(readTextOr(src.managedConf, '')).get('port') ?? 5432);
+  if (to.port === used) throw new ModuleError(`option 'to.port': ${to.port} is the port of ${src.id}`);
+  if (!f.backups.length) throw new ModuleError(`option 'state': stanza ${stanza} has no backup to restore`);
+  const label = opts.target?.label;
+  if (label && !f.backups.some((b) => b.label === label)) {
+    throw new ModuleError(`option 'target.label': stanza ${stanza} has no backup ${label} (it has ${f.backups.map((b) => b.label).join(', ')})`);
+  }
+  const running = runningState(src.datadir);
+  if (opts.target?.time !== undefined && running) await checkTime(settings, src, running, opts.target.time, f);
+  const restore = command(site, stanza, [`--pg1-path=${l.datadir}`, '--link-all', `--link-map=pg_wal=${l.waldir}`, ...targetArgs(opts.target), 'restore']);
+  const service = serviceFor(settings, l);
+  const install = service.install();
+  const start = service.start();
+  const what = opts.target ? Object.entries(opts.target).map(([k, v]) => `${k} ${v}`).join('') : 'the end of the WAL archive';
+  return [
+    {
+      change: `restore ${src.id} into new instance ${l.id} (port ${to.port}) to ${what}`,
+      commands: [formatCommand('mkdir', ['-p', '-m', '0700', l.datadir, l.waldir]), restore.text, `write ${l.managedConf} (name, port, paths of ${l.id}; no archiving)`],
+      async apply() {
+        mkdirSync(l.datadir, { recursive: true, mode: 0o700 });
+        mkdirSync(l.waldir, { recursive: true, mode: 0o700 });
+        try {
+          await runCommand(site, restore, passfileOf(settings, src));
+          // The backup's socle.conf is the source's: its own name, port and paths, no archiving.
+          const conf = Object.fromEntries(parseConf(readTextOr(l.managedConf, '')));
+          delete conf.archive_mode;
+          delete conf.archive_command;
+          writeFileAtomic(l.managedConf, renderConf({ ...conf, ...baseParameters(l, to.port), listen_addresses: conf.listen_addresses ?? 'localhost' }, MANAGED_CONF_HEADER), 0o600);
+        } catch (err) {
+          // Nothing of the new instance is worth keeping: the next run starts over.
+          rmSync(l.datadir, { recursive: true, force: true });
+          rmSync(l.waldir, { recursive: true, force: true });
+          throw err;
+        }
+      },
+    },
+    ...(install.commands.length ? [{ change: `install service of ${l.id}`, commands: install.commands, apply: install.run }] : []),
+    { change: `start instance ${l.id}`, commands: start.commands, apply: start.run },
+    {
+      change: `wait until ${l.id} has ended recovery`,
+      commands: [formatCommand(join(l.bindir, 'psql'), ['-h', l.socketDir, '-p', String(to.port), '-c', 'SELECT pg_is_in_recovery()'])],
+      apply: () => waitPromoted(settings, l, 24 * 3600),
+    },
+  ];
+}
+
 function resolveInstance(settings: SiteSettings, instance: string): InstanceLayout {
   const [version, name] = instance.includes('/') ? instance.split('/') : [undefined, instance];
   const l = layout(settings, resolveVersion(settings, name, version), name);
@@ -87,6 +146,7 @@ export async function runPgbackrest(opts: PgbackrestOptions, ctx: ModuleContext)
   const stanza = stanzaOf(l);
   if (!stanza) throw new ModuleError(`option 'instance': instance ${l.id} has no pgbackrest stanza (give it the instance module's 'pgbackrest' option)`);
   if (opts.target && opts.state !== 'restored') throw new ModuleError(`option 'target': only with state restored (not ${opts.state})`);
+  if (opts.to && opts.state !== 'restored') throw new ModuleError(`option 'to': only with state restored (not ${opts.state})`);
   const passfile = passfileOf(settings, l);
   const locked = ctx.checkMode
     ? (fn: () => Promise<ModuleResult>) => fn()
@@ -99,6 +159,8 @@ export async function runPgbackrest(opts: PgbackrestOptions, ctx: ModuleContext)
       const type = before.backups.length ? opts.type! : 'full';
       const cmd = command(site, stanza, [`--type=${type}`, ...(inRecovery(l) ? ['--backup-standby'] : []), 'backup']);
       steps.push({ change: `take a ${type} backup of ${l.id} (stanza ${stanza})`, commands: [cmd.text], apply: async () => void (await runCommand(site, cmd, passfile)) });
+    } else if (opts.state === 'restored' && opts.to) {
+      steps.push(...(await restoreIntoSteps(settings, site, l, stanza, before, opts)));
     } else if (opts.state === 'restored') {
       if (!before.backups.length) throw new ModuleError(`option 'state': stanza ${stanza} has no backup to restore`);
       const label = opts.target?.label;
