@@ -21,9 +21,16 @@ let sb: Sandbox;
 let secrets: SecretsCheck;
 let port: number;
 let port2: number;
+let port3: number;
 let env: Record<string, string>;
 const repo = () => join(sb.dir, 'repo');
-const instance = (extra: Record<string, unknown> = {}) => ({ name: 'bk', port, settings: SETTINGS, pgbackrest: { stanza: 'bk8', password: PASSWORD }, ...extra });
+const REPL_PASSWORD = 'r3pl-Secret';
+const instance = (extra: Record<string, unknown> = {}) => ({ name: 'bk', port, settings: SETTINGS, replrole_password: REPL_PASSWORD, pgbackrest: { stanza: 'bk8', password: PASSWORD }, ...extra });
+const standby = () => ({
+  name: 'bkstandby', port: port3, settings: SETTINGS,
+  standby: { primary_conninfo: `host=127.0.0.1 port=${port}`, password: REPL_PASSWORD },
+  pgbackrest: { stanza: 'bk8' },
+});
 const run = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule('instance', args, { env: sb.env, ...opts });
 const backrest = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule('pgbackrest', { instance: 'bk', ...args }, { env: sb.env, ...opts });
 const ok = (r: Record<string, any>) => expect(r.failed ? r.msg : 'ok').toBe('ok');
@@ -32,9 +39,10 @@ const contents = () => psql(env, "SELECT count(*) || ' ' || md5(coalesce(string_
 
 beforeAll(async () => {
   sb = makeSandbox('socle-pgbackrest-');
-  sb.writeSettings({ pgbackrest: { repository: { mode: 'path', path: repo(), retention: { full: 2 } } } });
+  sb.writeSettings({ postgresql: { replrole: 'replicator' }, pgbackrest: { repository: { mode: 'path', path: repo(), retention: { full: 2 } } } });
   port = await freePort();
   port2 = await freePort();
+  port3 = await freePort();
   secrets = watchSecrets(sb);
 });
 afterAll(() => sb.cleanup());
@@ -192,18 +200,55 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
     ok(run({ name: 'bkcopy', state: 'absent' }).result);
   });
 
+  test('a standby of an instance whose stanza has a backup is restored from the repository, then streams', async () => {
+    const { result } = run(standby());
+    ok(result);
+    expect(result.changes[0]).toMatch(/^create standby \d+\/bkstandby from the backups of stanza bk8$/);
+    expect(result.commands.join('\n')).toMatch(/--type=standby restore$/m);
+    expect(result.changes).not.toContain('create stanza bk8');
+    const senv = result.env;
+    expect(psql(senv, 'SELECT pg_is_in_recovery()')).toBe('t');
+    psql(env, "INSERT INTO t VALUES (2000, 'streamed')");
+    expect(await eventually(() => psql(senv, 'SELECT count(*) FROM t'), '202', 100)).toBe('202');
+    // Both in the stanza file, one index each.
+    const stanzaFile = readFileSync(join(sb.dir, 'srv/etc/pgbackrest/conf.d/bk8.conf'), 'utf8');
+    expect(stanzaFile).toMatch(/^pg1-path=\S+\/bk\/data$/m);
+    expect(stanzaFile).toMatch(/^pg2-path=\S+\/bkstandby\/data$/m);
+    const again = run(standby()).result;
+    ok(again);
+    expect(again.changed).toBe(false);
+  });
+
+  test('dropping the backups is refused while the standby shares the stanza', () => {
+    const { result } = run({ name: 'bk', state: 'absent', pgbackrest: { stanza: 'bk8', delete_backups: true } });
+    expect(result.failed).toBe(true);
+    expect(result.msg).toMatch(/option 'pgbackrest.delete_backups': stanza bk8 is also used by \S+\/bkstandby\/data/);
+    expect(psql(env, 'SELECT 1')).toBe('1');
+  });
+
   test('an unknown backup label is refused, naming the option', () => {
     const { result } = backrest({ state: 'restored', target: { label: '20000101-000000F' } });
     expect(result.failed).toBe(true);
     expect(result.msg).toMatch(/option 'target.label': stanza bk8 has no backup 20000101-000000F/);
   });
 
-  test('dropping the instance takes it out of the stanza and keeps the backups', () => {
-    const { result } = run({ name: 'bk', state: 'absent' });
-    ok(result);
-    expect(result.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^remove instance \d+\/bk from stanza bk8$/)]));
-    expect(existsSync(join(sb.dir, 'srv/etc/pgbackrest/conf.d/bk8.conf'))).toBe(false);
+  test('a dropped instance leaves the stanza and keeps the backups; delete_backups deletes them with the last one', () => {
+    const st = run({ name: 'bkstandby', state: 'absent' }).result;
+    ok(st);
+    expect(st.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^remove instance \d+\/bkstandby from stanza bk8$/)]));
+    expect(readFileSync(join(sb.dir, 'srv/etc/pgbackrest/conf.d/bk8.conf'), 'utf8')).not.toContain('pg2-');
     expect(existsSync(join(repo(), 'backup/bk8/backup.info'))).toBe(true);
+    const drop = { name: 'bk', state: 'absent', pgbackrest: { stanza: 'bk8', delete_backups: true } };
+    const check = run(drop, { check: true }).result;
+    ok(check);
+    expect(check.commands.join('\n')).toMatch(/--stanza=bk8 --log-level-console=warn --force stanza-delete$/m);
+    expect(existsSync(join(repo(), 'backup/bk8/backup.info'))).toBe(true);
+    const { result } = run(drop);
+    ok(result);
+    expect(result.changes).toEqual(expect.arrayContaining(['delete stanza bk8 and its backups', expect.stringMatching(/^remove instance \d+\/bk from stanza bk8$/)]));
+    expect(existsSync(join(sb.dir, 'srv/etc/pgbackrest/conf.d/bk8.conf'))).toBe(false);
+    expect(existsSync(join(repo(), 'backup/bk8'))).toBe(false);
+    expect(run({ name: 'bk', state: 'absent' }).result.changed).toBe(false);
   });
 
   test('no secret leaked', async () => expect((await secrets.finish()).leaks).toEqual([]));

@@ -1,6 +1,9 @@
 // pgBackRest's configuration texts, restore arguments and `info` output (no process here).
 import { targetArgs } from '../../modules/lib/components/pgbackrest/module';
-import { archiveCommand, parseInfo, withInstance, withoutInstance, type PgbackrestSite } from '../../modules/lib/components/pgbackrest/site';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { archiveCommand, parseInfo, stanzaHasBackup, withInstance, withoutInstance, type PgbackrestSite } from '../../modules/lib/components/pgbackrest/site';
 
 const site: PgbackrestSite = {
   execpath: '/usr/bin/pgbackrest',
@@ -66,4 +69,20 @@ test('info: the backups of the stanza, times in ISO 8601', () => {
     }],
   });
   expect(parseInfo('gone', json).status).toBe('missing stanza path');
+});
+
+test('whether a stanza has a backup, from the repository\'s backup.info', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'socle-unit-pgbackrest-'));
+  try {
+    const repo = { ...site, repository: { ...site.repository, path: dir } };
+    expect(stanzaHasBackup(repo, 'main')).toBe(false);
+    mkdirSync(join(dir, 'backup/main'), { recursive: true });
+    const info = (current: string) => `[backrest]\nbackrest-format=5\n\n[backup:current]\n${current}[db]\ndb-id=1\n`;
+    writeFileSync(join(dir, 'backup/main/backup.info'), info(''));
+    expect(stanzaHasBackup(repo, 'main')).toBe(false);
+    writeFileSync(join(dir, 'backup/main/backup.info'), info('20261130-040000F={"backup-type":"full"}\n\n'));
+    expect(stanzaHasBackup(repo, 'main')).toBe(true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

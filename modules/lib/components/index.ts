@@ -1,8 +1,8 @@
 // The registration list of the instance's components, in lifecycle order (see
 // modules/lib/instance/component.ts): the order of this list is the order in which their checks,
 // parameters, files, services and SQL run, and in which they show in the plan (drop: reverse).
-//   pgbackrest   first: its sql creates the backup role and the stanza (a standby provisioned
-//                from the repository will come here, ahead of replication's base backup)
+//   pgbackrest   first: a standby whose stanza has a backup is restored from the repository,
+//                ahead of replication's base backup; its sql creates the backup role and the stanza
 //   replication  then: it may provision the data directory (a standby) and promotes before
 //                anything is written into the instance
 //   roles        before the databases, which may be owned by them

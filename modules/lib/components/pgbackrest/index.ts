@@ -7,8 +7,9 @@
 //     `stanza-create` and `check` once, when the repository has no such stanza yet;
 //   - drop: the instance's lines leave the stanza file; the stanza and its backups are deleted
 //     only with `delete_backups: true`;
+//   - provision: a standby whose stanza has a backup is restored from the repository;
 //   - facts: the stanza's backups and archive range (`pgbackrest info`).
-// Not yet: a standby provisioned from the repository, scheduled backups, remote repositories.
+// Not yet: scheduled backups, remote repositories (host-tls, host-ssh).
 import { mkdirSync, rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext, SqlPlan } from '../../instance/component';
 import { effectiveAuth } from '../../instance/config';
@@ -33,6 +34,7 @@ import {
   stanzaConfFile,
   stanzaCreated,
   stanzaFacts,
+  stanzaHasBackup,
   stanzaOf,
   withInstance,
   withoutInstance,
@@ -176,6 +178,28 @@ function drop(c: ComponentContext): Step[] {
   return steps;
 }
 
+/**
+ * A standby of an instance whose stanza has a backup is restored from the repository (pglift's
+ * way): the WAL since the backup comes from the archive, only the rest streams from the primary,
+ * which the base backup would otherwise read whole. The replication component then writes
+ * standby.signal and primary_conninfo as for a base backup.
+ */
+function provisionStep(c: ComponentContext): Step {
+  const site = pgbackrestSite(c.settings);
+  const o = c.opts.pgbackrest!;
+  const l = c.layout;
+  const restore = command(site, o.stanza, [`--pg1-path=${l.datadir}`, '--link-all', `--link-map=pg_wal=${l.waldir}`, '--type=standby', 'restore']);
+  return {
+    change: `create standby ${l.id} from the backups of stanza ${o.stanza}`,
+    commands: [formatCommand('mkdir', ['-p', '-m', '0700', l.datadir, l.waldir]), restore.text],
+    async apply() {
+      mkdirSync(l.datadir, { recursive: true, mode: 0o700 });
+      mkdirSync(l.waldir, { recursive: true, mode: 0o700 });
+      await runCommand(site, restore, null);
+    },
+  };
+}
+
 export const pgbackrestComponent: InstanceComponent = {
   name: 'pgbackrest',
   // Declared, or the instance archives to a stanza (drop cleans up, facts are reported).
@@ -186,6 +210,11 @@ export const pgbackrestComponent: InstanceComponent = {
     if (!stanza) return {};
     const site = pgbackrestSite(c.settings);
     return { required: { archive_mode: 'on', archive_command: archiveCommand(site, stanza) } };
+  },
+  provision(c) {
+    const o = c.opts.pgbackrest;
+    if (!o || !c.opts.standby || c.opts.standby.status === 'promoted') return null;
+    return stanzaHasBackup(pgbackrestSite(c.settings), o.stanza) ? { step: provisionStep(c), standby: true } : null;
   },
   configure,
   needsServer: (c) => c.opts.pgbackrest !== undefined && c.lifecycle !== 'drop' && !(inRecovery(c.layout) && c.opts.standby?.status !== 'promoted'),

@@ -3,7 +3,7 @@
 // `{configpath}/conf.d/<stanza>.conf` per stanza holds the pgN-* lines of the instances of this
 // host in it), the command lines, and `pgbackrest info` read as facts. Shared by the instance
 // component (index.ts) and the pgbackrest module (module.ts).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatCommand, run } from '../../exec';
 import { readTextOr } from '../../fsutil';
@@ -226,4 +226,19 @@ export async function stanzaFacts(site: PgbackrestSite, stanza: string): Promise
   }
   const out = await runCommand(site, command(site, stanza, ['--output=json', 'info']), null, 300);
   return parseInfo(stanza, out);
+}
+
+/**
+ * Whether the stanza has a backup, read from the repository's backup.info (path mode; sync, for
+ * the provision phase): its [backup:current] section lists the backups.
+ */
+export function stanzaHasBackup(site: PgbackrestSite, stanza: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(join(site.repository.path, 'backup', stanza, 'backup.info'), 'utf8');
+  } catch {
+    return false;
+  }
+  const section = /^\[backup:current\]\n([\s\S]*?)(?:^\[|(?![\s\S]))/m.exec(text);
+  return !!section && /^\d{8}-\d{6}F/m.test(section[1]);
 }
