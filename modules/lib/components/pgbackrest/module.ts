@@ -20,7 +20,7 @@ import { loadSettings, type SiteSettings } from '../../settings';
 import { parseConf, renderConf } from '../../pg/guc';
 import { readTextOr, writeFileAtomic } from '../../fsutil';
 import { baseParameters, MANAGED_CONF_HEADER } from '../../instance/config';
-import { command, passfileOf, pgbackrestSite, runCommand, stanzaFacts, stanzaOf, type PgbackrestSite, type StanzaFacts } from './site';
+import { command, passfileOf, pgbackrestSite, runCommand, stanzaFacts, stanzaHasBackup, stanzaOf, type PgbackrestSite, type StanzaFacts } from './site';
 
 /** `--type` / `--target` of a restore. */
 export function targetArgs(target: PgbackrestOptions['target']): string[] {
@@ -152,13 +152,18 @@ export async function runPgbackrest(opts: PgbackrestOptions, ctx: ModuleContext)
     ? (fn: () => Promise<ModuleResult>) => fn()
     : (fn: () => Promise<ModuleResult>) => withLock(l.lockFile, settings.lockTimeout, `instance ${l.id}`, fn);
   return locked(async () => {
-    const before = await stanzaFacts(site, stanza);
+    // A backup taken for real (no diff asked) needs no facts before it: `pgbackrest info` is run
+    // once, after it (the type is decided from the repository's backup.info).
+    const quickBackup = opts.state === 'backed_up' && !ctx.checkMode && !ctx.diff;
+    const before = quickBackup ? null : await stanzaFacts(site, stanza);
     const steps: Step[] = [];
     if (opts.state === 'backed_up') {
       // pgBackRest would turn it into a full one itself (with a warning): say so in the plan.
-      const type = before.backups.length ? opts.type! : 'full';
+      const type = stanzaHasBackup(site, stanza) ? opts.type! : 'full';
       const cmd = command(site, stanza, [`--type=${type}`, ...(inRecovery(l) ? ['--backup-standby'] : []), 'backup']);
       steps.push({ change: `take a ${type} backup of ${l.id} (stanza ${stanza})`, commands: [cmd.text], apply: async () => void (await runCommand(site, cmd, passfile)) });
+    } else if (!before) {
+      throw new Error('unreachable: facts are read before anything but a backup');
     } else if (opts.state === 'restored' && opts.to) {
       steps.push(...(await restoreIntoSteps(settings, site, l, stanza, before, opts)));
     } else if (opts.state === 'restored') {
@@ -198,15 +203,15 @@ export async function runPgbackrest(opts: PgbackrestOptions, ctx: ModuleContext)
       });
     }
     if (!ctx.checkMode) await applySteps(steps);
-    const after = ctx.checkMode || !steps.length ? before : await stanzaFacts(site, stanza);
+    const after = before && (ctx.checkMode || !steps.length) ? before : await stanzaFacts(site, stanza);
     const r = report(steps);
     const labels = (f: StanzaFacts) => `stanza: ${stanza}\nbackups:\n${f.backups.map((b) => `  - ${b.label} (${b.type})\n`).join('')}`;
     return {
       changed: r.changed,
-      msg: r.changed ? `${ctx.checkMode ? 'would ' : ''}${r.changes.join('; ')}` : `stanza ${stanza} of ${l.id}: ${before.backups.length} backup(s), ${before.status}`,
+      msg: r.changed ? `${ctx.checkMode ? 'would ' : ''}${r.changes.join('; ')}` : `stanza ${stanza} of ${l.id}: ${after.backups.length} backup(s), ${after.status}`,
       changes: r.changes,
       commands: r.commands,
-      ...(ctx.diff ? { diff: { before: labels(before), after: ctx.checkMode ? `${labels(before)}${r.changes.map((c) => `# ${c}\n`).join('')}` : labels(after) } } : {}),
+      ...(ctx.diff && before ? { diff: { before: labels(before), after: ctx.checkMode ? `${labels(before)}${r.changes.map((c) => `# ${c}\n`).join('')}` : labels(after) } } : {}),
       ...facts(after),
     };
   });
