@@ -163,6 +163,8 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
     const { result } = backrest({ state: 'backed_up' });
     ok(result);
     expect(result.backups.map((b: { type: string }) => b.type)).toEqual(['full', 'incr']);
+    const facts = runModule('instance_info', { name: 'bk' }, { env: sb.env }).result;
+    expect(facts.pgbackrest.backups.map((b: { type: string }) => b.type)).toEqual(['full', 'incr']);
   });
 
   test('a time before every backup, or not a time, is refused before the instance is stopped', () => {
@@ -191,6 +193,7 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
     expect(psql(copy.env, 'SELECT pg_is_in_recovery()')).toBe('f');
     expect(psql(copy.env, "SELECT count(*) || ' ' || md5(coalesce(string_agg(id || ':' || v, ',' ORDER BY id), '')) FROM t")).toBe(atBackup);
     expect(psql(copy.env, 'SHOW archive_mode')).toBe('off');
+    expect(copy.pgbackrest).toBeNull();
     expect(psql(copy.env, 'SHOW cluster_name')).toBe(`${copy.version}/bkcopy`);
     // The source is untouched.
     expect(psql(env, 'SELECT count(*) FROM t')).toBe('201');

@@ -242,3 +242,10 @@ export function stanzaHasBackup(site: PgbackrestSite, stanza: string): boolean {
   const section = /^\[backup:current\]\n([\s\S]*?)(?:^\[|(?![\s\S]))/m.exec(text);
   return !!section && /^\d{8}-\d{6}F/m.test(section[1]);
 }
+
+/** instance_info's `pgbackrest` fact: the stanza the instance archives to, with its backups (null: none). */
+export async function pgbackrestInfo(settings: SiteSettings, l: InstanceLayout): Promise<StanzaFacts | null> {
+  const stanza = stanzaOf(l);
+  if (!stanza || !settings.raw.pgbackrest) return null;
+  return stanzaFacts(pgbackrestSite(settings), stanza);
+}
