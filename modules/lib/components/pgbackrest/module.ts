@@ -179,8 +179,10 @@ export async function runPgbackrest(opts: PgbackrestOptions, ctx: ModuleContext)
         const stop = service.stop();
         steps.push({ change: `stop instance ${l.id}`, commands: stop.commands, apply: stop.run });
       }
-      // --link-all keeps pg_wal a link to the instance's WAL directory, as it was backed up.
-      const restore = command(site, stanza, ['--delta', '--link-all', ...targetArgs(opts.target), 'restore']);
+      // --link-all keeps pg_wal a link to the instance's WAL directory, as it was backed up;
+      // --pg1-path names this instance's data directory (restore writes to pg1's, and in a stanza
+      // shared with a standby this instance may be pg2).
+      const restore = command(site, stanza, [`--pg1-path=${l.datadir}`, '--delta', '--link-all', ...targetArgs(opts.target), 'restore']);
       const what = opts.target ? Object.entries(opts.target).map(([k, v]) => `${k} ${v}`).join('') : 'the end of the WAL archive';
       steps.push({
         change: `restore ${l.id} to ${what}`,
