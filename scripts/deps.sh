@@ -11,8 +11,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql post
 command -v setfacl >/dev/null || missing+=(acl)
 command -v sudo >/dev/null || missing+=(sudo)
 command -v runuser >/dev/null || missing+=(util-linux)
-# The satellites the integration tests run: Debian's postgres_exporter.
+# The satellites the integration tests run: Debian's postgres_exporter and pgBackRest.
 [ -x /usr/bin/prometheus-postgres-exporter ] || missing+=(prometheus-postgres-exporter)
+[ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
   missing+=(nodejs npm)

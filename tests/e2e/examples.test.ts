@@ -19,9 +19,9 @@ const version = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Nu
 beforeAll(async () => {
   sb = makeSandbox('socle-e2e-');
   env = installCollection(sb.dir);
-  // The standby example needs the site's replication role.
-  sb.writeSettings({ postgresql: { replrole: 'replicator' } });
-  for (const p of ['5433', '5434', '5435', '9187']) ports.set(p, await freePort());
+  // The standby example needs the site's replication role, the pgbackrest examples a repository.
+  sb.writeSettings({ postgresql: { replrole: 'replicator' }, pgbackrest: { repository: { mode: 'path', path: join(sb.dir, 'repo') } } });
+  for (const p of ['5433', '5434', '5435', '5436', '9187']) ports.set(p, await freePort());
 });
 afterAll(() => sb.cleanup());
 
@@ -40,7 +40,7 @@ function without(text: string, skip: RegExp): string {
 
 function localised(text: string): string {
   return text
-    .replace(/\b(5433|5434|5435|9187)\b/g, (p) => String(ports.get(p)))
+    .replace(/\b(5433|5434|5435|5436|9187)\b/g, (p) => String(ports.get(p)))
     .replace(/(version: )"15"/g, `$1"${version}"`)
     .replace(/instance: 15\//g, `instance: ${version}/`);
 }
@@ -51,7 +51,7 @@ function run(tasks: string) {
     '- hosts: localhost',
     '  gather_facts: false',
     `  environment: { SOCLE_SETTINGS: ${sb.settingsFile} }`,
-    '  vars: { vault_postgres_password: pg-Secret-1, vault_app_password: app-Secret-2, vault_repl_password: repl-Secret-3, vault_monitoring_password: mon Secret-4 }',
+    '  vars: { vault_postgres_password: pg-Secret-1, vault_app_password: app-Secret-2, vault_repl_password: repl-Secret-3, vault_monitoring_password: mon Secret-4, vault_backup_password: bk-Secret-5 }',
     '  tasks:',
     indented,
     '',
@@ -87,4 +87,26 @@ test('every documented example runs', () => {
   expect(database.output).not.toMatch(/fatal:|ERROR!/);
   expect(database.recap.failed).toBe(0);
   expect(database.recap.ok).toBe(2 + dbExamples.split(/\n(?=- name: )/).length);
+
+  // The pgbackrest examples act on main's stanza: main gets one first. The restore's target is
+  // a time of this run (after the backup and the restore point the copy example restores to,
+  // before a commit that is archived), not the doc's.
+  const [backup, restore, ...others] = examples('pgbackrest').split(/\n(?=- name: )/);
+  const pitr = [
+    '- name: main archives to a stanza (for the pgbackrest examples)',
+    '  socle.postgresql.instance:',
+    '    { name: main, port: 5433, settings: { shared_buffers: 512MB }, restart_on_changes: true, pgbackrest: { stanza: main, password: "{{ vault_backup_password }}" } }',
+    '  register: main_info',
+    backup,
+    '- name: A restore point and a time to restore to, then a commit after them',
+    '  ansible.builtin.command:',
+    '    argv: [psql, -XAt, -c, "SELECT pg_create_restore_point(\'before_migration\')", -c, "SELECT clock_timestamp() FROM pg_sleep(1.1)", -c, "CREATE TABLE after_target (); SELECT pg_switch_wal()"]',
+    '  environment: "{{ main_info.env }}"',
+    '  register: restore_time',
+    restore.replace(/time: "[^"]+"/, 'time: "{{ restore_time.stdout_lines[1] }}"'),
+    ...others,
+  ].join('\n');
+  const backups = run(localised(pitr));
+  expect(backups.output).not.toMatch(/fatal:|ERROR!/);
+  expect(backups.recap).toMatchObject({ ok: 6, failed: 0 });
 });

@@ -22,6 +22,7 @@ import { toAnsibleJson } from '../../modules/lib/runtime';
 import { secretPaths as databaseSecrets } from '../../modules/generated/database';
 import { secretPaths as instanceSecrets } from '../../modules/generated/instance';
 import { secretPaths as instanceInfoSecrets } from '../../modules/generated/instance_info';
+import { secretPaths as pgbackrestSecrets } from '../../modules/generated/pgbackrest';
 import { secretPaths as roleSecrets } from '../../modules/generated/role';
 import { onModuleRun } from './module';
 import type { Sandbox } from './sandbox';
@@ -30,6 +31,7 @@ const SECRET_PATHS: Record<string, string[][]> = {
   database: databaseSecrets,
   instance: instanceSecrets,
   instance_info: instanceInfoSecrets,
+  pgbackrest: pgbackrestSecrets,
   role: roleSecrets,
 };
 

@@ -1,7 +1,9 @@
 // The registration list of the instance's components, in lifecycle order (see
 // modules/lib/instance/component.ts): the order of this list is the order in which their checks,
 // parameters, files, services and SQL run, and in which they show in the plan (drop: reverse).
-//   replication  first: it may provision the data directory (a standby) and promotes before
+//   pgbackrest   first: a standby whose stanza has a backup is restored from the repository,
+//                ahead of replication's base backup; its sql creates the backup role and the stanza
+//   replication  then: it may provision the data directory (a standby) and promotes before
 //                anything is written into the instance
 //   roles        before the databases, which may be owned by them
 //   databases
@@ -10,9 +12,10 @@
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
+import { pgbackrestComponent } from './pgbackrest';
 import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
 import { rolesComponent } from './roles';
 import { temboardComponent } from './temboard';
 
-export const COMPONENTS: InstanceComponent[] = [replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent];
+export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent];

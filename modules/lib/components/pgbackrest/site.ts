@@ -1,0 +1,251 @@
+// pgBackRest on this host: the site settings' `pgbackrest` section resolved into paths, the
+// configuration files (pglift's layout: `{configpath}/pgbackrest.conf` holds [global], one
+// `{configpath}/conf.d/<stanza>.conf` per stanza holds the pgN-* lines of the instances of this
+// host in it), the command lines, and `pgbackrest info` read as facts. Shared by the instance
+// component (index.ts) and the pgbackrest module (module.ts).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatCommand, run } from '../../exec';
+import { readTextOr } from '../../fsutil';
+import { parseConf } from '../../pg/guc';
+import { ModuleError } from '../../runtime';
+import { sitePath, type SiteSettings } from '../../settings';
+import type { InstanceLayout } from '../../instance/layout';
+
+export interface PgbackrestSite {
+  execpath: string;
+  configpath: string;
+  logpath: string;
+  spoolpath: string;
+  lockpath: string;
+  repository: { mode: 'path'; path: string; retention: { full: number; diff: number; archive: number } };
+  backuprole: string;
+}
+
+/** The section, validated by the schema (defaults applied); an error naming it when it is missing. */
+export function pgbackrestSite(settings: SiteSettings, option = 'pgbackrest'): PgbackrestSite {
+  const s = settings.raw.pgbackrest;
+  if (!s) {
+    throw new ModuleError(`option '${option}': the site settings (${settings.file ?? 'built-in defaults'}) have no 'pgbackrest' section (its 'repository' is required)`);
+  }
+  const repo = s.repository as { mode: 'path'; path?: string; retention?: { full?: number; diff?: number; archive?: number } };
+  const r = repo.retention ?? {};
+  return {
+    execpath: s.execpath!,
+    configpath: sitePath(settings, s.configpath!),
+    logpath: sitePath(settings, s.logpath!),
+    spoolpath: sitePath(settings, s.spoolpath!),
+    lockpath: sitePath(settings, s.lockpath!),
+    repository: { mode: 'path', path: sitePath(settings, repo.path ?? 'srv/pgbackrest'), retention: { full: r.full ?? 2, diff: r.diff ?? 3, archive: r.archive ?? 2 } },
+    backuprole: settings.raw.postgresql?.backuprole?.name ?? 'backup',
+  };
+}
+
+export const globalConfFile = (site: PgbackrestSite) => join(site.configpath, 'pgbackrest.conf');
+export const stanzaConfFile = (site: PgbackrestSite, stanza: string) => join(site.configpath, 'conf.d', `${stanza}.conf`);
+
+const HEADER = '# managed by socle.postgresql: changes are overwritten\n';
+
+export function globalConfText(site: PgbackrestSite): string {
+  const r = site.repository;
+  return [
+    HEADER.trimEnd(),
+    '[global]',
+    `repo1-path=${r.path}`,
+    `repo1-retention-full=${r.retention.full}`,
+    `repo1-retention-diff=${r.retention.diff}`,
+    `repo1-retention-archive=${r.retention.archive}`,
+    `log-path=${site.logpath}`,
+    `lock-path=${site.lockpath}`,
+    `spool-path=${site.spoolpath}`,
+    // A backup starts with a checkpoint now rather than at the next scheduled one.
+    'start-fast=y',
+    '',
+  ].join('\n');
+}
+
+/** The pgN-* keys of a stanza file, by index. */
+export function parseStanzaConf(text: string | null): Map<number, Map<string, string>> {
+  const out = new Map<number, Map<string, string>>();
+  for (const line of (text ?? '').split('\n')) {
+    const m = /^pg(\d+)-([a-z-]+)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const i = Number(m[1]);
+    if (!out.has(i)) out.set(i, new Map());
+    out.get(i)!.set(m[2], m[3]);
+  }
+  return out;
+}
+
+/** The index of the instance whose data directory is `datadir` in the stanza file, else null. */
+export function indexOf(entries: Map<number, Map<string, string>>, datadir: string): number | null {
+  for (const [i, kv] of entries) if (kv.get('path') === datadir) return i;
+  return null;
+}
+
+export function stanzaConfText(stanza: string, entries: Map<number, Map<string, string>>): string | null {
+  if (!entries.size) return null;
+  const lines = [HEADER.trimEnd(), `[${stanza}]`];
+  for (const i of [...entries.keys()].sort((a, b) => a - b)) {
+    for (const [k, v] of entries.get(i)!) lines.push(`pg${i}-${k}=${v}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The stanza file with this instance's lines set (its index kept, or the first free one: a
+ * primary and its standbys on one host share the stanza as pg1, pg2...).
+ */
+export function withInstance(
+  stanza: string,
+  text: string | null,
+  inst: { datadir: string; port: number; user: string; socketDir: string | null },
+): string {
+  const entries = parseStanzaConf(text);
+  let i = indexOf(entries, inst.datadir);
+  if (i === null) for (i = 1; entries.has(i); i++);
+  const kv = new Map<string, string>([['path', inst.datadir], ['port', String(inst.port)], ['user', inst.user]]);
+  if (inst.socketDir) kv.set('socket-path', inst.socketDir);
+  entries.set(i, kv);
+  return stanzaConfText(stanza, entries)!;
+}
+
+/** The stanza file without this instance's lines (null: no instance left in it). */
+export function withoutInstance(stanza: string, text: string | null, datadir: string): string | null {
+  const entries = parseStanzaConf(text);
+  const i = indexOf(entries, datadir);
+  if (i !== null) entries.delete(i);
+  return stanzaConfText(stanza, entries);
+}
+
+export const passfileOf = (settings: SiteSettings, l: InstanceLayout) =>
+  join(settings.prefix, 'etc', 'pgbackrest', `${l.version}-${l.name}.pgpass`);
+
+/**
+ * The environment of a pgbackrest command that connects to the instance: the backup role's
+ * password comes from its private passfile (never the command line). Without a socket path in
+ * the stanza file (the local method is `peer`, which maps the owner to the super-user only),
+ * libpq's PGHOST makes pgBackRest connect over TCP on loopback, by the host method.
+ */
+export function commandEnv(passfile: string | null): Record<string, string> {
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), PGHOST: '127.0.0.1' };
+  delete env.PGPASSWORD;
+  if (passfile && existsSync(passfile)) env.PGPASSFILE = passfile;
+  return env;
+}
+
+export interface Command {
+  argv: string[];
+  /** As shown to the user (no secret is ever in it: the password is in a passfile). */
+  text: string;
+}
+
+export function command(site: PgbackrestSite, stanza: string, args: string[]): Command {
+  const argv = [`--config-path=${site.configpath}`, `--stanza=${stanza}`, '--log-level-console=warn', ...args];
+  return { argv, text: formatCommand(site.execpath, argv) };
+}
+
+export async function runCommand(site: PgbackrestSite, cmd: Command, passfile: string | null, timeout = 24 * 3600): Promise<string> {
+  const { stdout } = await run(site.execpath, cmd.argv, { env: commandEnv(passfile), timeout });
+  return stdout;
+}
+
+/** `archive_command` of an instance in `stanza` (no restore_command: pgBackRest's restore writes it). */
+export function archiveCommand(site: PgbackrestSite, stanza: string): string {
+  return formatCommand(site.execpath, [`--config-path=${site.configpath}`, `--stanza=${stanza}`, 'archive-push', '%p']);
+}
+
+/** The stanza an instance archives to, read from its `archive_command` in socle.conf (null: none). */
+export function stanzaOf(l: InstanceLayout): string | null {
+  const conf = parseConf(readTextOr(l.managedConf, ''));
+  const m = /--stanza=([A-Za-z0-9_.-]+)/.exec(conf.get('archive_command') ?? '');
+  return m && /pgbackrest/.test(conf.get('archive_command') ?? '') ? m[1] : null;
+}
+
+/** Whether the stanza exists in the repository (path mode: its backup.info). */
+export function stanzaCreated(site: PgbackrestSite, stanza: string): boolean {
+  return existsSync(join(site.repository.path, 'backup', stanza, 'backup.info'));
+}
+
+export interface BackupFact {
+  label: string;
+  type: string;
+  prior: string | null;
+  start: string;
+  stop: string;
+  size: number;
+  delta: number;
+  repo_size: number;
+  repo_delta: number;
+  wal_start: string | null;
+  wal_stop: string | null;
+  lsn_start: string | null;
+  lsn_stop: string | null;
+}
+
+export interface StanzaFacts {
+  stanza: string;
+  status: string;
+  backups: BackupFact[];
+  archive: { min: string | null; max: string | null };
+}
+
+const iso = (t: unknown) => (typeof t === 'number' ? new Date(t * 1000).toISOString() : '');
+
+/** `pgbackrest info --output=json` of one stanza, in the facts' shape. */
+export function parseInfo(stanza: string, json: string): StanzaFacts {
+  const all = JSON.parse(json) as any[];
+  const s = all.find((x) => x.name === stanza) ?? {};
+  const archives = (s.archive ?? []) as Array<{ min?: string; max?: string }>;
+  return {
+    stanza,
+    status: s.status?.message ?? 'missing stanza path',
+    backups: ((s.backup ?? []) as any[]).map((b) => ({
+      label: b.label,
+      type: b.type,
+      prior: b.prior ?? null,
+      start: iso(b.timestamp?.start),
+      stop: iso(b.timestamp?.stop),
+      size: b.info?.size ?? 0,
+      delta: b.info?.delta ?? 0,
+      repo_size: b.info?.repository?.size ?? 0,
+      repo_delta: b.info?.repository?.delta ?? 0,
+      wal_start: b.archive?.start ?? null,
+      wal_stop: b.archive?.stop ?? null,
+      lsn_start: b.lsn?.start ?? null,
+      lsn_stop: b.lsn?.stop ?? null,
+    })),
+    archive: { min: archives[archives.length - 1]?.min ?? null, max: archives[archives.length - 1]?.max ?? null },
+  };
+}
+
+/** The stanza's facts, read with `pgbackrest info` (a read-only command, also run in check mode). */
+export async function stanzaFacts(site: PgbackrestSite, stanza: string): Promise<StanzaFacts> {
+  if (!existsSync(stanzaConfFile(site, stanza)) || !existsSync(globalConfFile(site))) {
+    return { stanza, status: 'not configured', backups: [], archive: { min: null, max: null } };
+  }
+  const out = await runCommand(site, command(site, stanza, ['--output=json', 'info']), null, 300);
+  return parseInfo(stanza, out);
+}
+
+/**
+ * Whether the stanza has a backup, read from the repository's backup.info (path mode; sync, for
+ * the provision phase): its [backup:current] section lists the backups.
+ */
+export function stanzaHasBackup(site: PgbackrestSite, stanza: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(join(site.repository.path, 'backup', stanza, 'backup.info'), 'utf8');
+  } catch {
+    return false;
+  }
+  const section = /^\[backup:current\]\n([\s\S]*?)(?:^\[|(?![\s\S]))/m.exec(text);
+  return !!section && /^\d{8}-\d{6}F/m.test(section[1]);
+}
+
+/** instance_info's `pgbackrest` fact: the stanza the instance archives to, with its backups (null: none). */
+export async function pgbackrestInfo(settings: SiteSettings, l: InstanceLayout): Promise<StanzaFacts | null> {
+  const stanza = stanzaOf(l);
+  if (!stanza || !settings.raw.pgbackrest) return null;
+  return stanzaFacts(pgbackrestSite(settings), stanza);
+}
