@@ -188,3 +188,50 @@ export async function eventually(read: () => string, want: string, tries = 50): 
   }
   return v;
 }
+
+/** Every regular file under `dir` (recursively; sockets and files gone meanwhile are skipped). */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let entries: string[];
+    try {
+      entries = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e);
+      try {
+        const st = statSync(p);
+        if (st.isDirectory()) walk(p);
+        else if (st.isFile()) out.push(p);
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The files under `dir` that hold `secret` (a test's own password): where a leak would be. */
+export function filesContaining(dir: string, secret: string): string[] {
+  return filesUnder(dir).filter((p) => {
+    try {
+      return statSync(p).size < 50_000_000 && readFileSync(p).includes(secret);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The files under `dir` that a user other than their owner could read. */
+export function readableByOthers(dir: string): string[] {
+  return filesUnder(dir).filter((p) => {
+    try {
+      return (statSync(p).mode & 0o004) !== 0;
+    } catch {
+      return false;
+    }
+  });
+}

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
+import { filesContaining, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 
 jest.setTimeout(240_000);
@@ -30,32 +30,6 @@ afterAll(() => {
 async function killedAfter(args: Record<string, unknown>, ms: number, module = 'instance'): Promise<void> {
   kills.total++;
   await runModuleKilledAfter(module, args, ms, sb.env);
-}
-
-function filesContaining(dir: string, secret: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    let entries: string[] = [];
-    try {
-      entries = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(d, e);
-      try {
-        if (readdirSync(p)) walk(p);
-      } catch {
-        try {
-          if (readFileSync(p).includes(secret)) out.push(p);
-        } catch {
-          /* a socket, a file gone meanwhile */
-        }
-      }
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 describe('a creation killed at any point', () => {

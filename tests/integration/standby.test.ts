@@ -3,7 +3,7 @@
 // password of the replication role kept out of every output, command line and readable file.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
+import { eventually, filesContaining, freePort, makeSandbox, psql, readableByOthers, type Sandbox } from '../helpers/sandbox';
 import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 
 jest.setTimeout(180_000);
@@ -36,35 +36,6 @@ function cascadeTask() {
     settings: LOOPBACK,
     standby: { primary_conninfo: `postgresql://127.0.0.1:${ports.standby}/`, password: REPL_PASSWORD },
   };
-}
-
-/** Every file under `dir` that a user other than the owner could read. */
-function readableByOthers(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.mode & 0o004) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-function filesContaining(dir: string, secret: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.size < 50_000_000 && readFileSync(p).includes(secret)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 beforeAll(async () => {

@@ -1,7 +1,8 @@
 // How the core calls its components (component.ts) at each point of the lifecycle: the context
 // each one gets, their parameters, files, services, SQL and facts, always in registration order
 // (drop: reverse order), so the order is the list's and shows in the plan as is.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { readTextOr, writePrivateFileAtomic } from '../fsutil';
 import { dirname, join } from 'node:path';
 import { dump } from 'js-yaml';
 import type { InstanceSpec } from './component';
@@ -38,6 +39,21 @@ export function componentsFor(
 /** Creates the folder of a component's private file (0700), for use in steps' apply(). */
 export function privateDir(file: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+}
+
+/** A step writing a component's private file (0600) when its text differs, or null; undone on a failed creation. */
+export function privateFileStep(c: ComponentContext, file: string, text: string, change: string): Step | null {
+  const before = readTextOr(file, null);
+  if (before === text) return null;
+  return {
+    change,
+    commands: [`write ${file} (mode 0600)`],
+    async apply() {
+      privateDir(file);
+      writePrivateFileAtomic(file, text);
+      c.onUndo(async () => (before === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, before)));
+    },
+  };
 }
 
 export async function checkComponents(k: Components): Promise<void> {

@@ -8,9 +8,8 @@ import { rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext } from '../../instance/component';
 import { effectiveAuth } from '../../instance/config';
 import { inRecovery } from '../../instance/layout';
-import { privateDir } from '../../instance/lifecycle';
+import { privateFileStep } from '../../instance/lifecycle';
 import { formatCommand } from '../../exec';
-import { readTextOr, writePrivateFileAtomic } from '../../fsutil';
 import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { serviceRoleSteps } from '../service-role';
@@ -60,28 +59,13 @@ function check(c: ComponentContext): void {
   if (o.password?.includes('\0')) throw new ModuleError("option 'prometheus.password': must not contain NUL");
 }
 
-/** Writes `file` (0600) when its text differs; undone on a failed creation. */
-function writeStep(c: ComponentContext, file: string, text: string, change: string): Step | null {
-  const before = readTextOr(file, null);
-  if (before === text) return null;
-  return {
-    change,
-    commands: [`write ${file} (mode 0600)`],
-    async apply() {
-      privateDir(file);
-      writePrivateFileAtomic(file, text);
-      c.onUndo(async () => (before === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, before)));
-    },
-  };
-}
-
 function configure(c: ComponentContext): Step[] {
   const o = c.opts.prometheus;
   const def = definition(c);
   if (!o || !def) return [];
   const files = filesOf(c);
-  const conf = writeStep(c, files.configFile, configText(def), `write the configuration of postgres_exporter ${files.name}`);
-  const pass = o.password !== undefined ? writeStep(c, files.passfile, passfileText(o.password), `write the password of postgres_exporter ${files.name}`) : null;
+  const conf = privateFileStep(c, files.configFile, configText(def), `write the configuration of postgres_exporter ${files.name}`);
+  const pass = o.password !== undefined ? privateFileStep(c, files.passfile, passfileText(o.password), `write the password of postgres_exporter ${files.name}`) : null;
   const steps = [conf, pass].filter((s): s is Step => s !== null);
   // A new password alone changes no definition: restart the running exporter here (a changed
   // configuration is restarted by the core's service steps).

@@ -9,10 +9,9 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatCommand, run } from '../../exec';
-import { readTextOr, writePrivateFileAtomic } from '../../fsutil';
 import type { ComponentContext, InstanceComponent, SqlContext, SqlPlan } from '../../instance/component';
 import { inRecovery } from '../../instance/layout';
-import { privateDir } from '../../instance/lifecycle';
+import { privateFileStep } from '../../instance/lifecycle';
 import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { checkConninfo, passfileLine, primaryConninfo, upstreamConninfo } from './conninfo';
@@ -78,18 +77,8 @@ function configure(c: ComponentContext): Step[] {
   }
   if (s.password !== undefined) {
     const file = passfileOf(c);
-    const text = passfileLine(s.password);
-    if (readTextOr(file, null) !== text) {
-      steps.push({
-        change: `keep the replication password of ${l.id} in ${file}`,
-        commands: [`write ${file} (mode 0600)`],
-        async apply() {
-          privateDir(file);
-          writePrivateFileAtomic(file, text);
-          c.onUndo(async () => rmSync(file, { force: true }));
-        },
-      });
-    }
+    const step = privateFileStep(c, file, passfileLine(s.password), `keep the replication password of ${l.id} in ${file}`);
+    if (step) steps.push(step);
   }
   return steps;
 }

@@ -8,9 +8,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext } from '../../instance/component';
 import { effectiveAuth } from '../../instance/config';
 import { inRecovery } from '../../instance/layout';
-import { privateDir } from '../../instance/lifecycle';
+import { privateFileStep } from '../../instance/lifecycle';
 import { formatCommand } from '../../exec';
-import { readTextOr, writePrivateFileAtomic } from '../../fsutil';
 import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { passfileText } from '../prometheus/exporter';
@@ -84,21 +83,6 @@ function check(c: ComponentContext): void {
   }
 }
 
-/** Writes `file` (0600) when its text differs; undone on a failed creation. */
-function writeStep(c: ComponentContext, file: string, text: string, change: string): Step | null {
-  const before = readTextOr(file, null);
-  if (before === text) return null;
-  return {
-    change,
-    commands: [`write ${file} (mode 0600)`],
-    async apply() {
-      privateDir(file);
-      writePrivateFileAtomic(file, text);
-      c.onUndo(async () => (before === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, before)));
-    },
-  };
-}
-
 function configure(c: ComponentContext): Step[] {
   const o = c.opts.temboard;
   const config = wantedConfig(c);
@@ -115,8 +99,8 @@ function configure(c: ComponentContext): Step[] {
       },
     });
   }
-  const conf = writeStep(c, files.configFile, config, `write the configuration of temBoard agent ${files.name}`);
-  const pass = o.password !== undefined ? writeStep(c, files.passfile, passfileText(o.password), `write the password of temBoard agent ${files.name}`) : null;
+  const conf = privateFileStep(c, files.configFile, config, `write the configuration of temBoard agent ${files.name}`);
+  const pass = o.password !== undefined ? privateFileStep(c, files.passfile, passfileText(o.password), `write the password of temBoard agent ${files.name}`) : null;
   steps.push(...[conf, pass].filter((s): s is Step => s !== null));
   // A new password alone changes no definition (a changed ini file is restarted by the core's
   // service steps: its digest is in the service's environment). On a primary the agent is
