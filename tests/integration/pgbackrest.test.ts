@@ -6,7 +6,7 @@
 // password is in no output, command line, log or readable file but its private passfile.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runModule, type RunOptions } from '../helpers/module';
+import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
@@ -252,6 +252,18 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
     expect(existsSync(join(sb.dir, 'srv/etc/pgbackrest/conf.d/bk8.conf'))).toBe(false);
     expect(existsSync(join(repo(), 'backup/bk8'))).toBe(false);
     expect(run({ name: 'bk', state: 'absent' }).result.changed).toBe(false);
+  });
+
+  test('a creation with its stanza killed at any point (issue 12) converges on the next run', async () => {
+    for (const ms of [400, 1500, 3000]) {
+      const task = { name: `killed${ms}`, port: await freePort(), settings: SETTINGS, pgbackrest: { stanza: `killed${ms}`, password: PASSWORD } };
+      await runModuleKilledAfter('instance', task, ms, sb.env);
+      const again = run(task);
+      ok(again.result);
+      expect(existsSync(join(repo(), `backup/killed${ms}/backup.info`))).toBe(true);
+      expect(run(task).result).toMatchObject({ changed: false, changes: [] });
+      ok(run({ name: task.name, state: 'absent', pgbackrest: { stanza: `killed${ms}`, delete_backups: true } }).result);
+    }
   });
 
   test('no secret leaked', async () => expect((await secrets.finish()).leaks).toEqual([]));

@@ -4,7 +4,7 @@
 // leaves nothing; the password is in no output, command line or file others can read.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runModule, type RunOptions } from '../helpers/module';
+import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 import { freePort, httpGet, httpUntil, makeSandbox, type Sandbox } from '../helpers/sandbox';
 
 jest.setTimeout(180_000);
@@ -149,6 +149,27 @@ describeIf('postgres_exporter with each instance', () => {
     expect(await httpUntil(metrics(ports.exp2), up)).toMatch(/^pg_up 1$/m);
     expect(exporterProcesses()).toHaveLength(2);
     expect(run(standby()).result.changed).toBe(false);
+  });
+
+  test('a creation killed at any point (issue 12) converges on the next run, exporter included', async () => {
+    for (const ms of [300, 1200, 2200]) {
+      const exp = await freePort();
+      const task = { name: `killed${ms}`, port: await freePort(), settings: LOOPBACK, prometheus: { port: exp, password: PASSWORD2 } };
+      await runModuleKilledAfter('instance', task, ms, sb.env);
+      const again = run(task);
+      expect(again.result.failed ? again.result.msg : 'ok').toBe('ok');
+      expect(up(await httpUntil(metrics(exp), up))).toBe(true);
+      expect(run(task).result).toMatchObject({ changed: false, changes: [] });
+      expect(run({ name: task.name, state: 'absent' }).result.failed).toBeUndefined();
+      const left = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((e) => {
+        try {
+          return readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(`:${exp}`);
+        } catch {
+          return false;
+        }
+      });
+      expect(left).toEqual([]);
+    }
   });
 
   test('drop leaves no process and no file', () => {

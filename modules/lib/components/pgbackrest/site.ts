@@ -145,9 +145,21 @@ export function command(site: PgbackrestSite, stanza: string, args: string[]): C
   return { argv, text: formatCommand(site.execpath, argv) };
 }
 
+/** How long a command waits for a lock another pgBackRest process holds (pgBackRest does not wait). */
+const LOCK_WAIT_MS = 60_000;
+
 export async function runCommand(site: PgbackrestSite, cmd: Command, passfile: string | null, timeout = 24 * 3600): Promise<string> {
-  const { stdout } = await run(site.execpath, cmd.argv, { env: commandEnv(passfile), timeout });
-  return stdout;
+  // A task killed while pgBackRest ran leaves that process running to its end, holding its lock
+  // (error 050): the next task waits for it instead of failing, so that it converges.
+  for (let waited = 0; ; waited += 500) {
+    try {
+      const { stdout } = await run(site.execpath, cmd.argv, { env: commandEnv(passfile), timeout });
+      return stdout;
+    } catch (err) {
+      if (!/ERROR: \[050\]: unable to acquire lock/.test(String((err as Error).message)) || waited >= LOCK_WAIT_MS) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 /** `archive_command` of an instance in `stanza` (no restore_command: pgBackRest's restore writes it). */
