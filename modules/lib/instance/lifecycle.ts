@@ -41,8 +41,11 @@ export function privateDir(file: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
 }
 
-/** A step writing a component's private file (0600) when its text differs, or null; undone on a failed creation. */
-export function privateFileStep(c: ComponentContext, file: string, text: string, change: string): Step | null {
+/**
+ * A step writing a private file (0600, its folder 0700) when its text differs, or null. With
+ * `onUndo` (a component's `c.onUndo`), a failed creation puts the old text back (or removes it).
+ */
+export function privateFileStep(file: string, text: string, change: string, onUndo?: ComponentContext['onUndo']): Step | null {
   const before = readTextOr(file, null);
   if (before === text) return null;
   return {
@@ -51,7 +54,7 @@ export function privateFileStep(c: ComponentContext, file: string, text: string,
     async apply() {
       privateDir(file);
       writePrivateFileAtomic(file, text);
-      c.onUndo(async () => (before === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, before)));
+      onUndo?.(async () => (before === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, before)));
     },
   };
 }

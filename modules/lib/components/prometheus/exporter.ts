@@ -27,15 +27,16 @@ export interface ExporterSite {
   listenHost: string;
 }
 
+/** The site's `prometheus` section; its defaults come from the schema (applied when the settings are read). */
 export function exporterSite(settings: SiteSettings): ExporterSite {
-  const p = settings.raw.prometheus ?? {};
+  const p = settings.raw.prometheus!;
   return {
-    execpath: p.execpath ?? '/usr/bin/prometheus-postgres-exporter',
-    role: p.role ?? 'prometheus',
-    configpath: p.configpath ?? 'etc/prometheus/postgres_exporter-{name}.conf',
-    pidFile: p.pid_file ?? '{run_prefix}/prometheus/{name}.pid',
-    logpath: p.logpath ?? 'log/prometheus',
-    listenHost: p.listen_host ?? '127.0.0.1',
+    execpath: p.execpath!,
+    role: p.role!,
+    configpath: p.configpath!,
+    pidFile: p.pid_file!,
+    logpath: p.logpath!,
+    listenHost: p.listen_host!,
   };
 }
 

@@ -64,8 +64,8 @@ function configure(c: ComponentContext): Step[] {
   const def = definition(c);
   if (!o || !def) return [];
   const files = filesOf(c);
-  const conf = privateFileStep(c, files.configFile, configText(def), `write the configuration of postgres_exporter ${files.name}`);
-  const pass = o.password !== undefined ? privateFileStep(c, files.passfile, passfileText(o.password), `write the password of postgres_exporter ${files.name}`) : null;
+  const conf = privateFileStep(files.configFile, configText(def), `write the configuration of postgres_exporter ${files.name}`, c.onUndo);
+  const pass = o.password !== undefined ? privateFileStep(files.passfile, passfileText(o.password), `write the password of postgres_exporter ${files.name}`, c.onUndo) : null;
   const steps = [conf, pass].filter((s): s is Step => s !== null);
   // A new password alone changes no definition: restart the running exporter here (a changed
   // configuration is restarted by the core's service steps).

@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import type { PostgresExporterOptions } from '../../../generated/postgres_exporter';
 import type { Action } from '../../daemon';
 import { formatCommand } from '../../exec';
-import { readTextOr, writePrivateFileAtomic } from '../../fsutil';
 import { withLock } from '../../lock';
 import { applySteps, report, type Step } from '../../plan';
 import { ModuleError, type ModuleContext, type ModuleResult } from '../../runtime';
 import { loadSettings } from '../../settings';
-import { privateDir } from '../../instance/lifecycle';
+import { privateFileStep } from '../../instance/lifecycle';
 import {
   configText,
   exporterFiles,
@@ -32,18 +31,6 @@ function checkDsn(dsn: string): void {
 }
 
 const asStep = (change: string, a: Action): Step => ({ change, commands: a.commands, apply: a.run });
-
-function fileStep(file: string, text: string, change: string): Step | null {
-  if (readTextOr(file, null) === text) return null;
-  return {
-    change,
-    commands: [`write ${file} (mode 0600)`],
-    async apply() {
-      privateDir(file);
-      writePrivateFileAtomic(file, text);
-    },
-  };
-}
 
 export async function runExporter(opts: PostgresExporterOptions, ctx: ModuleContext): Promise<ModuleResult> {
   checkDsn(opts.dsn);
@@ -69,8 +56,8 @@ export async function runExporter(opts: PostgresExporterOptions, ctx: ModuleCont
         } });
       }
     } else {
-      const conf = fileStep(files.configFile, configText(def), `write the configuration of postgres_exporter ${opts.name}`);
-      const pass = opts.password !== undefined ? fileStep(files.passfile, passfileText(opts.password), `write the password of postgres_exporter ${opts.name}`) : null;
+      const conf = privateFileStep(files.configFile, configText(def), `write the configuration of postgres_exporter ${opts.name}`);
+      const pass = opts.password !== undefined ? privateFileStep(files.passfile, passfileText(opts.password), `write the password of postgres_exporter ${opts.name}`) : null;
       steps.push(...[conf, pass].filter((s): s is Step => s !== null));
       const installed = service.isInstalled();
       if (!installed) {

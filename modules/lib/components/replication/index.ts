@@ -77,7 +77,7 @@ function configure(c: ComponentContext): Step[] {
   }
   if (s.password !== undefined) {
     const file = passfileOf(c);
-    const step = privateFileStep(c, file, passfileLine(s.password), `keep the replication password of ${l.id} in ${file}`);
+    const step = privateFileStep(file, passfileLine(s.password), `keep the replication password of ${l.id} in ${file}`, c.onUndo);
     if (step) steps.push(step);
   }
   return steps;

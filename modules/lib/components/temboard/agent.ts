@@ -17,8 +17,6 @@ import { daemonService, type CompanionService } from '../../daemon';
 import { readTextOr } from '../../fsutil';
 import { sitePath, type SiteSettings } from '../../settings';
 
-export const DEFAULT_PLUGINS = ['activity', 'administration', 'dashboard', 'maintenance', 'monitoring', 'pgconf', 'statements'];
-
 export interface AgentSite {
   execpath: string;
   role: string;
@@ -33,17 +31,18 @@ export interface AgentSite {
   signingKey?: string;
 }
 
+/** The site's `temboard` section; its defaults come from the schema (applied when the settings are read). */
 export function agentSite(settings: SiteSettings): AgentSite {
-  const t = settings.raw.temboard ?? {};
+  const t = settings.raw.temboard!;
   return {
-    execpath: t.execpath ?? '/opt/socle/temboard/bin/temboard-agent',
-    role: t.role ?? 'temboardagent',
-    configpath: t.configpath ?? 'etc/temboard-agent/temboard-agent_{name}.conf',
-    pidFile: t.pid_file ?? '{run_prefix}/temboard-agent/temboard-agent-{name}.pid',
-    home: t.home ?? '{prefix}/lib/temboard-agent/data/{name}',
-    logpath: t.logpath ?? 'log/temboard',
-    address: t.address ?? '0.0.0.0',
-    plugins: t.plugins ?? DEFAULT_PLUGINS,
+    execpath: t.execpath!,
+    role: t.role!,
+    configpath: t.configpath!,
+    pidFile: t.pid_file!,
+    home: t.home!,
+    logpath: t.logpath!,
+    address: t.address!,
+    plugins: t.plugins!,
     certificate: { caCert: t.certificate?.ca_cert, cert: t.certificate?.cert, key: t.certificate?.key },
     uiUrl: t.ui_url,
     signingKey: t.signing_key,

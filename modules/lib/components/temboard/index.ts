@@ -99,8 +99,8 @@ function configure(c: ComponentContext): Step[] {
       },
     });
   }
-  const conf = privateFileStep(c, files.configFile, config, `write the configuration of temBoard agent ${files.name}`);
-  const pass = o.password !== undefined ? privateFileStep(c, files.passfile, passfileText(o.password), `write the password of temBoard agent ${files.name}`) : null;
+  const conf = privateFileStep(files.configFile, config, `write the configuration of temBoard agent ${files.name}`, c.onUndo);
+  const pass = o.password !== undefined ? privateFileStep(files.passfile, passfileText(o.password), `write the password of temBoard agent ${files.name}`, c.onUndo) : null;
   steps.push(...[conf, pass].filter((s): s is Step => s !== null));
   // A new password alone changes no definition (a changed ini file is restarted by the core's
   // service steps: its digest is in the service's environment). On a primary the agent is
