@@ -14,6 +14,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 # The satellites the integration tests run: Debian's postgres_exporter and pgBackRest.
 [ -x /usr/bin/prometheus-postgres-exporter ] || missing+=(prometheus-postgres-exporter)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
+# The temBoard test makes its TLS certificate and signing keys with openssl.
+command -v openssl >/dev/null || missing+=(openssl)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
   missing+=(nodejs npm)
