@@ -98,7 +98,7 @@ function localised(file: string, text: string): string {
 function withoutRootPlays(text: string): string {
   const plays = text.split(/\n(?=- name: )/);
   return plays.filter((p) => {
-    const head = p.split(/\n  (?:tasks|roles):/)[0];
+    const head = `${p.split(/\n  (?:tasks|roles):/)[0]}\n`;
     const root = /\n  become: true\n/.test(head) && !/\n  become_user:/.test(head);
     if (root) dropped.push(/^(?:# \S+\n)?- name: (.*)/.exec(p)![1]);
     return !root;
@@ -124,7 +124,8 @@ function documents(): string[] {
 }
 
 test('the manuals have runnable playbooks (installation, operations)', () => {
-  for (const d of ORDER) expect(markedBlocks(readFileSync(join(docsDir, d), 'utf8')).filter((b) => b.kind !== 'project-file').length).toBeGreaterThan(3);
+  const playbooks = (d: string) => markedBlocks(readFileSync(join(docsDir, d), 'utf8')).filter((b) => b.kind !== 'project-file').length;
+  expect({ installation: playbooks('installation.md') >= 2, operations: playbooks('operations.md') >= 10 }).toEqual({ installation: true, operations: true });
 });
 
 test('every playbook of docs/*.md runs, in order; a second run of a runnable one changes nothing', () => {
