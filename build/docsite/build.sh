@@ -2,7 +2,7 @@
 # `npm run docs`: the collection's docs site, built with antsibull-docs (the tool the Ansible
 # ecosystem renders collection docs with) from the built tarball as users install it: a page per
 # module and role, plus the Socle's manuals (docs/*.md, listed by docs/docsite/extra-docs.yml).
-# Output: $SOCLE_DIST/docs (default dist/docs). Strict: a Sphinx warning (an unresolved reference,
+# Output: $SOCLE_DOCS_OUT, default $SOCLE_DIST/docs (dist/docs). Strict: a Sphinx warning (an unresolved reference,
 # a heading anchor that does not exist, a manual in no table of contents) fails the build.
 #   SOCLE_DIST       where the tarball is (built by `npm run build` when missing) and docs/ goes
 #   SOCLE_DOCS_VENV  the docs virtualenv (scripts/docs-venv.sh; default /opt/socle/docs-venv)
@@ -57,7 +57,7 @@ if rest:
         f.write('\n\nMore manuals\n------------\n\n.. toctree::\n    :maxdepth: 1\n\n' + ''.join(f'    docsite/{r}\n' for r in rest))
 PY
 
-out="$dist/docs"
+out=$(realpath -m "${SOCLE_DOCS_OUT:-$dist/docs}")
 log "sphinx-build into $out"
 rm -rf "$out"
 sphinx-build -q -b html -W --keep-going -c "$work/site" -d "$work/doctrees" "$rst" "$out"
