@@ -25,6 +25,7 @@ collection="$work/collections/ansible_collections/socle/postgresql"
 mkdir -m 0755 "$work/site"
 antsibull-docs sphinx-init --use-current --squash-hierarchy --dest-dir "$work/site" socle.postgresql >/dev/null
 cat "$root/build/docsite/conf_socle.py" >>"$work/site/conf.py"
+cp -r "$root/build/docsite/templates" "$work/site/_templates"
 # Ansible's own labels the generated pages refer to, in an inventory Sphinx reads offline.
 python3 - "$work/site/ansible-objects.inv" <<'PY'
 import sys, zlib

@@ -13,3 +13,5 @@ myst_heading_anchors = 4
 # build.sh) and still link to docs.ansible.com.
 import os.path  # noqa: E402
 intersphinx_mapping = {'ansible_devel': ('https://docs.ansible.com/projects/ansible/devel/', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'ansible-objects.inv'))}
+# build/docsite/templates, copied beside this file by build.sh (the logo's link, see extrabody.html).
+templates_path = ['_templates']

@@ -8,7 +8,7 @@
 // The docs virtualenv is made by scripts/docs-venv.sh (as root, by scripts/test.sh); when it
 // cannot be made here (PyPI out of reach, no permission), the test says so and is skipped.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -95,4 +95,16 @@ maybe('no internal link of the site is broken', () => {
   const pages = htmlFiles(out);
   expect(pages.length).toBeGreaterThan(10);
   expect(brokenLinks(out)).toEqual([]);
+});
+
+test('the link checker finds a missing page and a missing anchor, and passes good links', () => {
+  const site = mkdtempSync(join(tmpdir(), 'socle-docs-links-'));
+  try {
+    mkdirSync(join(site, 'docsite'));
+    writeFileSync(join(site, 'index.html'), '<a href="docsite/a.html#here">ok</a><a href="docsite/gone.html">x</a><a href="https://example.com/x">ext</a><a href="#top">self</a><p id="top"></p>');
+    writeFileSync(join(site, 'docsite/a.html'), '<h2 id="here"></h2><a href="../index.html#nowhere">x</a><a href="../index.html">ok</a>');
+    expect(brokenLinks(site).sort()).toEqual(['docsite/a.html -> ../index.html#nowhere (no element #nowhere)', 'index.html -> docsite/gone.html (no such page)']);
+  } finally {
+    rmSync(site, { recursive: true, force: true });
+  }
 });
