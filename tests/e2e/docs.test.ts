@@ -14,6 +14,8 @@
 // the owner (the test user, as extra var). Plays that need root (`become: true` without
 // `become_user`: the setup role, package upgrades) are left out, and exactly those; the site
 // settings of group_vars/all.yml are used with the sandbox's paths and `service_manager: none`.
+// installation.md and operations.md share one project folder (the second operates what the first
+// deploys); any other manual gets a project folder of its own, on the same host and settings.
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -58,14 +60,19 @@ beforeAll(async () => {
   env = installCollection(sb.dir);
   docsDir = join(sb.dir, 'collections/ansible_collections/socle/postgresql/docs');
   project = join(sb.dir, 'project');
-  mkdirSync(join(project, 'group_vars'), { recursive: true });
+  newProject(project);
   for (const p of ['5432', 'standby', '5436', '9187']) ports[p] = await freePort();
-  writeFileSync(join(project, 'inventory'), '[databases]\nlocalhost ansible_connection=local\n[standbys]\nlocalhost ansible_connection=local\n');
-  writeFileSync(join(project, 'vault.yml'), dump({ ...VAULT, socle_user: me }));
   env = { ...env, HOME: join(sb.dir, 'home'), SOCLE_SETTINGS: sb.settingsFile };
   mkdirSync(env.HOME!, { recursive: true });
 });
 afterAll(() => sb?.cleanup());
+
+/** A project folder: the inventory (db1 and db2 are this host), the vault, group_vars/. */
+function newProject(dir: string): void {
+  mkdirSync(join(dir, 'group_vars'), { recursive: true });
+  writeFileSync(join(dir, 'inventory'), '[databases]\nlocalhost ansible_connection=local\n[standbys]\nlocalhost ansible_connection=local\n');
+  writeFileSync(join(dir, 'vault.yml'), dump({ ...VAULT, socle_user: me }));
+}
 
 function substitute(where: string, text: string, rules: Array<[RegExp, string]>): string {
   for (const [pattern, by] of rules) {
@@ -76,22 +83,23 @@ function substitute(where: string, text: string, rules: Array<[RegExp, string]>)
   return text;
 }
 
-/** What cannot be the same on this one host, per file of the docs. */
-function localised(file: string, text: string): string {
+/** What cannot be the same on this one host, per file of a manual (`manual.md:file`). */
+function localised(doc: string, file: string, text: string): string {
   const standby: Array<[RegExp, string]> = [
     [/host=db1 port=5432/g, `host=127.0.0.1 port=${ports['5432']}`],
     [/\bname: main\n/g, 'name: main_standby\n'],
     [/\bport: 5432\n/g, `port: ${ports.standby}\n`],
   ];
   const rules: Record<string, Array<[RegExp, string]>> = {
-    'group_vars/databases.yml': [[/\bport: 5432\n/g, `port: ${ports['5432']}\n`], [/\bport: 9187\n/g, `port: ${ports['9187']}\n`]],
-    'restore-copy.yml': [[/\bport: 5436\b/g, `port: ${ports['5436']}`]],
-    'metrics.yml': [[/127\.0\.0\.1:9187/g, `127.0.0.1:${ports['9187']}`]],
-    'standby.yml': standby,
-    'replication.yml': [[/\bname: main\n/g, 'name: main_standby\n']],
-    'promote.yml': standby,
+    'installation.md:group_vars/databases.yml': [[/\bport: 5432\n/g, `port: ${ports['5432']}\n`], [/\bport: 9187\n/g, `port: ${ports['9187']}\n`]],
+    'operations.md:restore-copy.yml': [[/\bport: 5436\b/g, `port: ${ports['5436']}`]],
+    'operations.md:metrics.yml': [[/127\.0\.0\.1:9187/g, `127.0.0.1:${ports['9187']}`]],
+    'operations.md:standby.yml': standby,
+    'operations.md:replication.yml': [[/\bname: main\n/g, 'name: main_standby\n']],
+    'operations.md:promote.yml': standby,
   };
-  return rules[file] ? substitute(file, text, rules[file]) : text;
+  const key = `${doc}:${file}`;
+  return rules[key] ? substitute(key, text, rules[key]) : text;
 }
 
 /** The plays of a playbook that need root (`become: true`, no `become_user`) are left out. */
@@ -131,10 +139,16 @@ test('the manuals have runnable playbooks (installation, operations)', () => {
 test('every playbook of docs/*.md runs, in order; a second run of a runnable one changes nothing', () => {
   const report: string[] = [];
   for (const doc of documents()) {
+    // installation.md and operations.md share a project (the platform of the one is the other's);
+    // any other manual starts in a project of its own (same host and site settings).
+    if (!ORDER.includes(doc)) {
+      project = join(sb.dir, `project-${doc.replace(/\.md$/, '')}`);
+      newProject(project);
+    }
     for (const [i, b] of markedBlocks(readFileSync(join(docsDir, doc), 'utf8')).entries()) {
       const where = `${doc}:${b.line} ${b.file}`;
       const name = b.file || `${doc.replace(/\.md$/, '')}-${i}.yml`;
-      const text = localised(b.file, b.text);
+      const text = localised(doc, b.file, b.text);
       if (b.kind === 'project-file') {
         expect({ where, file: b.file }).toEqual({ where, file: expect.stringMatching(/\S/) });
         mkdirSync(dirname(join(project, b.file)), { recursive: true });
