@@ -32,11 +32,19 @@ const LOOPBACK = { listen_addresses: '127.0.0.1' };
 let sb: Sandbox;
 let secrets: SecretsCheck;
 let console_: ChildProcess | null = null;
-let ports: { repo: number; console: number; pg: number; agent: number; agent2: number };
+let ports: { repo: number; console: number; pg: number; agent: number; agent2: number; standby: number; agent3: number };
 let tls: string;
 let passwordFile: string;
 const run = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule('instance', args, { env: { ...sb.env, PGPASSFILE: sb.passfile }, ...opts });
-const common = { settings: LOOPBACK, auth: AUTH, surole_password: 'su-Secret-1' };
+const common = { settings: LOOPBACK, auth: AUTH, surole_password: 'su-Secret-1', replrole_password: 'repl-Secret-1' };
+const standby = (extra: Record<string, unknown> = {}) => ({
+  name: 'tbc_standby',
+  port: ports.standby,
+  ...common,
+  standby: { primary_conninfo: `host=127.0.0.1 port=${ports.pg}`, password: 'repl-Secret-1' },
+  temboard: { port: ports.agent3, password: 'agent-Secret-1' },
+  ...extra,
+});
 const instance = (extra: Record<string, unknown> = {}) => ({ name: 'tbc', port: ports.pg, ...common, temboard: { port: ports.agent, password: 'agent-Secret-1' }, ...extra });
 
 /** A request to the console as the test (JSON in and out, its session cookie kept). */
@@ -72,7 +80,7 @@ const listed = async () => ((await api('GET', '/json/instances/home')).json as A
 
 beforeAll(async () => {
   sb = makeSandbox('socle-tbconsole-');
-  ports = { repo: await freePort(), console: await freePort(), pg: await freePort(), agent: await freePort(), agent2: await freePort() };
+  ports = { repo: await freePort(), console: await freePort(), pg: await freePort(), agent: await freePort(), agent2: await freePort(), standby: await freePort(), agent3: await freePort() };
   tls = join(sb.dir, 'tls');
   passwordFile = join(sb.dir, 'console-password');
   // The site's password file and the console's own configuration hold their secrets by design.
@@ -86,7 +94,7 @@ beforeAll(async () => {
   openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(tls, 'key.pem'), '-out', join(tls, 'cert.pem'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1');
   openssl('genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', join(tls, 'signing-private.pem'));
   openssl('pkey', '-in', join(tls, 'signing-private.pem'), '-pubout', '-out', join(tls, 'signing-public.pem'));
-  sb.writeSettings({ temboard: { execpath: join(BIN, 'temboard-agent') } });
+  sb.writeSettings({ postgresql: { replrole: 'replicator' }, temboard: { execpath: join(BIN, 'temboard-agent') } });
 
   // The console's repository: an instance with its role and database, made by our module.
   const repo = run({
@@ -139,6 +147,7 @@ beforeAll(async () => {
   expect((await api('POST', '/json/login', { username: 'admin', password: CONSOLE_PASSWORD })).status).toBe(200);
   writeFileSync(passwordFile, `${CONSOLE_PASSWORD}\n`, { mode: 0o600 });
   sb.writeSettings({
+    postgresql: { replrole: 'replicator' },
     temboard: {
       execpath: join(BIN, 'temboard-agent'),
       address: '127.0.0.1',
@@ -221,7 +230,16 @@ describeIf('registration of the temBoard agent with the console', () => {
     expect(await listed()).toEqual([`127.0.0.1:${ports.agent2}`]);
   });
 
+  test('a standby\'s agent is registered too', async () => {
+    const { result } = run(standby());
+    expect(result.failed ? result.msg : 'ok').toBe('ok');
+    expect(result.changes).toContain(`register temBoard agent ${result.version}-tbc_standby with the console as 127.0.0.1:${ports.agent3} (environment default)`);
+    expect((await listed()).sort()).toEqual([`127.0.0.1:${ports.agent2}`, `127.0.0.1:${ports.agent3}`].sort());
+    expect(run(standby()).result.changed).toBe(false);
+  });
+
   test('drop removes the instance from the console', async () => {
+    expect(run(standby({ state: 'absent' })).result.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^unregister temBoard agent \S+-tbc_standby from the console$/)]));
     const { result } = run(instance({ state: 'absent' }));
     expect(result.changes.filter((c: string) => /^unregister temBoard agent \S+-tbc from the console$/.test(c))).toHaveLength(1);
     expect(await listed()).toEqual([]);
