@@ -222,6 +222,8 @@ function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
       async run() {
         mkdirSync(dirname(p.unitFile), { recursive: true, mode: 0o755 });
         mkdirSync(dirname(spec.logFile), { recursive: true, mode: 0o700 });
+        // The default {prefix}/etc/daemons/ may not exist yet (the temBoard agent's environment).
+        mkdirSync(dirname(p.envFile), { recursive: true, mode: 0o700 });
         writePrivateFileAtomic(p.envFile, env);
         writeFileAtomic(p.unitFile, unit, 0o644);
         await run(...systemctl('daemon-reload'));
