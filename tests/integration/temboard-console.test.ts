@@ -146,10 +146,16 @@ beforeAll(async () => {
   expect(put.status).toBe(200);
   expect((await api('POST', '/json/login', { username: 'admin', password: CONSOLE_PASSWORD })).status).toBe(200);
   writeFileSync(passwordFile, `${CONSOLE_PASSWORD}\n`, { mode: 0o600 });
+  siteSettings();
+}, 240_000);
+
+/** The site settings of the registration tests (`extra`: more of the temboard section). */
+function siteSettings(extra: Record<string, unknown> = {}): void {
   sb.writeSettings({
     postgresql: { replrole: 'replicator' },
     temboard: {
-      execpath: join(BIN, 'temboard-agent'),
+      ...extra,
+      execpath: join(BIN!, 'temboard-agent'),
       address: '127.0.0.1',
       certificate: { cert: join(tls, 'cert.pem'), key: join(tls, 'key.pem'), ca_cert: join(tls, 'cert.pem') },
       // Not there yet: the task writes it from the console.
@@ -159,7 +165,7 @@ beforeAll(async () => {
       ui_password_file: passwordFile,
     },
   });
-}, 240_000);
+}
 
 afterAll(() => {
   // The console forks workers: its whole process group.
@@ -219,6 +225,22 @@ describeIf('registration of the temBoard agent with the console', () => {
     expect(await listed()).toEqual([]);
     expect(run(instance()).result.changes).toEqual([expect.stringMatching(/^register temBoard agent/)]);
     expect(await listed()).toEqual([`127.0.0.1:${ports.agent}`]);
+  });
+
+  test('another environment in the site settings moves the instance there', async () => {
+    expect((await api('POST', '/json/environments', { name: 'prod', description: 'Production' })).status).toBe(200);
+    siteSettings({ ui_environment: 'prod' });
+    try {
+      const { result } = run(instance());
+      expect(result.changes).toEqual([expect.stringMatching(/^move temBoard agent \S+-tbc to the console's environment prod \(from default\)$/)]);
+      const entry = (await api('GET', `/json/instances/127.0.0.1/${ports.agent}`)).json;
+      expect(entry).toMatchObject({ environment: 'prod', pg_port: ports.pg });
+      expect(entry.plugins.length).toBeGreaterThan(0);
+      expect(run(instance()).result.changed).toBe(false);
+    } finally {
+      siteSettings();
+    }
+    expect(run(instance()).result.changes).toEqual([expect.stringMatching(/^move .* environment default \(from prod\)$/)]);
   });
 
   test('a moved agent is registered on its new port, its old entry removed', async () => {

@@ -3,7 +3,8 @@
 // cookie), an instance's entry (GET / DELETE /json/instances/<agent address>/<agent port>), the
 // agent's discovery proxied by the console (GET .../discover: the console reaches the agent with
 // its own trust store and signs its request, so `signature_status: valid` proves the agent has
-// its key), and the registration (POST /json/instances with that discovery).
+// its key), the registration (POST /json/instances with that discovery), and a move to another
+// environment (PUT, keeping the console's plugins, comment and notification choice).
 //
 // The console's password is read from a private file named by the site settings: it goes into
 // the body of the login request only, never into a command line, a result or an error. The
@@ -52,6 +53,14 @@ export function consolePassword(r: Registration): string {
   const password = readFileSync(f, 'utf8').split('\n')[0].replace(/\r$/, '');
   if (!password) throw new ModuleError(`site setting 'temboard.ui_password_file': ${f} is empty`);
   return password;
+}
+
+/** What GET /json/instances/<address>/<port> tells (temboardui's Instance.asdict). */
+export interface ConsoleEntry {
+  environment?: string;
+  plugins?: string[];
+  comment?: string;
+  notify?: boolean;
 }
 
 interface Answer {
@@ -121,7 +130,7 @@ export class ConsoleClient {
   }
 
   /** The console's entry for the agent on `port` of this host, or null. */
-  async instance(port: number): Promise<{ environment?: string } | null> {
+  async instance(port: number): Promise<ConsoleEntry | null> {
     const a = await this.send('GET', this.instancePath(port));
     if (a.status === 404) return null;
     if (a.status !== 200) this.fail(`GET ${this.instancePath(port)}`, a);
@@ -162,6 +171,17 @@ export class ConsoleClient {
       comment,
     });
     if (a.status !== 200) this.fail(`registration of ${this.r.agentHost}:${port} (environment ${this.r.environment})`, a);
+  }
+
+  /** Moves a registered instance to the site's environment, keeping what else the console knows. */
+  async move(port: number, entry: ConsoleEntry): Promise<void> {
+    const a = await this.send('PUT', this.instancePath(port), {
+      environment: this.r.environment,
+      notify: entry.notify ?? false,
+      comment: entry.comment ?? '',
+      plugins: entry.plugins ?? [],
+    });
+    if (a.status !== 200) this.fail(`move of ${this.r.agentHost}:${port} to environment ${this.r.environment}`, a);
   }
 
   async unregister(port: number): Promise<void> {

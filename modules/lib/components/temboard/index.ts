@@ -111,7 +111,15 @@ async function registrationSteps(c: ComponentContext, reg: Registration): Promis
       apply: () => client.unregister(old),
     });
   }
-  if (!(await client.instance(port))) {
+  const entry = await client.instance(port);
+  if (entry && entry.environment !== reg.environment) {
+    steps.push({
+      change: `move temBoard agent ${files.name} to the console's environment ${reg.environment} (from ${entry.environment})`,
+      commands: [`PUT ${at(port)}`],
+      apply: () => client.move(port, entry),
+    });
+  }
+  if (!entry) {
     steps.push({
       change: `register temBoard agent ${files.name} with the console as ${reg.agentHost}:${port} (environment ${reg.environment})`,
       commands: [`GET ${at(port)}/discover`, `POST ${reg.url}/json/instances`],
