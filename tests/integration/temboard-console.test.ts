@@ -154,7 +154,6 @@ function siteSettings(extra: Record<string, unknown> = {}): void {
   sb.writeSettings({
     postgresql: { replrole: 'replicator' },
     temboard: {
-      ...extra,
       execpath: join(BIN!, 'temboard-agent'),
       address: '127.0.0.1',
       certificate: { cert: join(tls, 'cert.pem'), key: join(tls, 'key.pem'), ca_cert: join(tls, 'cert.pem') },
@@ -163,6 +162,7 @@ function siteSettings(extra: Record<string, unknown> = {}): void {
       ui_url: `https://127.0.0.1:${ports.console}`,
       ui_username: 'admin',
       ui_password_file: passwordFile,
+      ...extra,
     },
   });
 }
@@ -191,7 +191,7 @@ describeIf('registration of the temBoard agent with the console', () => {
     expect(await listed()).toEqual([]);
   });
 
-  test('bad credentials, or a password file others may read, are refused before anything is written', () => {
+  test('bad credentials, a password file others may read, a key file that cannot be written: refused before anything is written', () => {
     writeFileSync(passwordFile, 'not-the-password\n');
     const wrong = run(instance()).result;
     expect(wrong.failed).toBe(true);
@@ -201,6 +201,13 @@ describeIf('registration of the temBoard agent with the console', () => {
     const open = run(instance()).result;
     expect(open.msg).toMatch(/site setting 'temboard\.ui_password_file': .* may be read by others \(mode 644\)/);
     chmodSync(passwordFile, 0o600);
+    // The console's key goes to a file the instances' user cannot write.
+    siteSettings({ signing_key: '/etc/socle-temboard-console.pem' });
+    try {
+      expect(run(instance()).result.msg).toMatch(/site setting 'temboard\.signing_key': the console's key cannot be written to \/etc\/socle-temboard-console\.pem: folder \/etc is not writable/);
+    } finally {
+      siteSettings();
+    }
     expect(existsSync(join(sb.dir, 'srv/etc/temboard-agent'))).toBe(false);
   });
 

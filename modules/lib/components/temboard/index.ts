@@ -13,7 +13,7 @@ import { effectiveAuth } from '../../instance/config';
 import { inRecovery } from '../../instance/layout';
 import { privateFileStep } from '../../instance/lifecycle';
 import { formatCommand } from '../../exec';
-import { readTextOr, writeFileAtomic } from '../../fsutil';
+import { readTextOr, whyNotWritable, writeFileAtomic } from '../../fsutil';
 import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { passfileText } from '../prometheus/exporter';
@@ -93,7 +93,11 @@ async function checkConsole(c: ComponentContext, reg: Registration): Promise<voi
     registeredAtDrop.set(files.name, port && (await client.instance(port)) ? [port] : []);
     return;
   }
-  consoleKeys.set(files.name, await client.signingKey());
+  const key = await client.signingKey();
+  consoleKeys.set(files.name, key);
+  const keyFile = site(c).signingKey!;
+  const why = existsSync(dirname(keyFile)) && readTextOr(keyFile, null) !== key ? whyNotWritable(keyFile) : null;
+  if (why) throw new ModuleError(`site setting 'temboard.signing_key': the console's key cannot be written to ${keyFile}: ${why}`);
 }
 
 /** Steps that put the agent in the console (and take a moved agent's old port out). */
