@@ -32,6 +32,8 @@
 #   SOCLE_VENV, SOCLE_PYTHON  the venv (default, as root: /opt/socle/venv from /usr/bin/python3,
 #                             the one scripts/test.sh makes, so CI builds it once)
 #   SOCLE_DIST                build output (default dist/)
+#   SOCLE_MOLECULE_WHEELS     folder of the temBoard agent's wheels for the containers (default
+#                             $SOCLE_MOLECULE_WORK/wheels, made here; "none": the index, from the containers)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -59,6 +61,23 @@ bash scripts/podman-setup.sh "${platforms[@]}"
 # --- 2. node_modules and venv ------------------------------------------------------------------
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
 eval "$(bash scripts/venv.sh)"
+
+# --- 2b. wheels of the temBoard agent for the containers ---------------------------------------
+# The default scenario installs temboard-agent from PyPI (setup role, socle_temboard_agent), but
+# containers here do not reach the index (its TLS is not trusted inside them): the wheels are
+# downloaded on this host for the containers' Pythons (Debian 12: 3.11, 13: 3.13) and the converge
+# copies them in (socle_temboard_agent_pip_extra_args: --no-index --find-links). Skipped, and the
+# containers then use the index themselves, with SOCLE_MOLECULE_WHEELS=none.
+if [ "${SOCLE_MOLECULE_WHEELS:-}" != none ]; then
+    export SOCLE_MOLECULE_WHEELS=${SOCLE_MOLECULE_WHEELS:-$work/wheels}
+    mapfile -t tb_pkgs < <(python3 -c 'import json,sys,re; print("\n".join(json.loads(re.search(r"^socle_temboard_agent_packages: (.*)$", open(sys.argv[1]).read(), re.M).group(1))))' roles/setup/defaults/main.yml)
+    for v in 3.11 3.13; do
+        python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version "$v" \
+            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+            -d "$SOCLE_MOLECULE_WHEELS" "${tb_pkgs[@]}" 2>/dev/null \
+            || { log "no temboard-agent wheels for Python $v (the containers will try the index)"; }
+    done
+fi
 
 # --- 3, 4. the tarball, installed as users install it ------------------------------------------
 if [ "$command" = test ] || [ "$command" = converge ] || [ "$command" = syntax ] || [ ! -d "$work/collections" ]; then

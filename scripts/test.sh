@@ -13,6 +13,8 @@ if [ "$(id -u)" = 0 ]; then
   export SOCLE_VENV=${SOCLE_VENV:-/opt/socle/venv} SOCLE_PYTHON=${SOCLE_PYTHON:-/usr/bin/python3}
   bash scripts/venv.sh >/dev/null
   chmod -R a+rX "$SOCLE_VENV"
+  # The temBoard console (tests/integration/temboard-console.test.ts), in a virtualenv of its own.
+  bash scripts/temboard-venv.sh --console >/dev/null || echo "test: no temBoard console virtualenv; its tests will be skipped" >&2
   # The temBoard agent's virtualenv (tests/integration/temboard.test.ts; Debian has no package):
   # a no-op when its stamp matches. Without it (PyPI out of reach) those tests say so and skip.
   bash scripts/temboard-venv.sh >/dev/null || echo "test: no temBoard agent virtualenv; its tests will be skipped" >&2

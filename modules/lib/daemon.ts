@@ -72,10 +72,14 @@ function paths(settings: SiteSettings, spec: DaemonSpec) {
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  // A zombie is not running: a daemon killed whose parent (PID 1 once the task that started it
+  // has exited) does not reap it, as in containers whose PID 1 is no init, stays one.
+  const stat = readTextOr(`/proc/${pid}/stat`, '');
+  const end = stat.lastIndexOf(')');
+  return end < 0 || stat.charAt(end + 2) !== 'Z';
 }
 
 function readPid(pidFile: string): number | null {
@@ -222,6 +226,8 @@ function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
       async run() {
         mkdirSync(dirname(p.unitFile), { recursive: true, mode: 0o755 });
         mkdirSync(dirname(spec.logFile), { recursive: true, mode: 0o700 });
+        // The default {prefix}/etc/daemons/ may not exist yet (the temBoard agent's environment).
+        mkdirSync(dirname(p.envFile), { recursive: true, mode: 0o700 });
         writePrivateFileAtomic(p.envFile, env);
         writeFileAtomic(p.unitFile, unit, 0o644);
         await run(...systemctl('daemon-reload'));

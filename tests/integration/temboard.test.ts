@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runModule, type RunOptions } from '../helpers/module';
+import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 import { freePort, httpGet, httpUntil, makeSandbox, type Sandbox } from '../helpers/sandbox';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
@@ -46,13 +46,14 @@ const standby = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-/** This sandbox's agents running now (the agent renames its processes: found by their environment). */
-function agentProcesses(): number[] {
+/** This sandbox's agents running now (the agent renames its processes: found by their environment), or those of one instance. */
+function agentProcesses(instance?: string): number[] {
   const out = [];
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const env = readFileSync(`/proc/${e}/environ`, 'utf8').split('\0');
+      if (instance && !env.some((v) => v.startsWith('PGPASSFILE=') && v.endsWith(`-${instance}.pgpass`))) continue;
       if (env.includes(`SOCLE_SETTINGS=${sb.settingsFile}`) && env.some((v) => v.startsWith('SOCLE_TEMBOARD_CONFIG_SHA256='))) out.push(Number(e));
     } catch {
       /* gone, or another user's */
@@ -209,6 +210,33 @@ describeIf('the temBoard agent with each instance', () => {
     expect(result.temboard.url).toBe(`https://127.0.0.1:${ports.agent2}`);
     expect((await discover(ports.agent2)).postgres.port).toBe(ports.standby);
     expect(run(standby()).result.changed).toBe(false);
+  });
+
+  test('an agent killed is started again by the next task', async () => {
+    // The agent and its worker processes, all at once (as the OOM killer or an operator would).
+    for (const pid of agentProcesses('tb')) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(agentProcesses('tb')).toEqual([]);
+    const { result } = run(primary());
+    expect(result.changes).toEqual([expect.stringMatching(/^start service socle-temboard_agent-\d+-tb$/)]);
+    expect((await discover(ports.agent1)).postgres.port).toBe(ports.primary);
+    expect(run(primary()).result.changed).toBe(false);
+  });
+
+  test('a creation killed at any point converges on the next run, agent included, and leaves no agent at drop', async () => {
+    for (const ms of [1000, 4000, 7000]) {
+      const name = `killed${ms}`;
+      const agent = await freePort();
+      const task = { ...primary(), name, port: await freePort(), temboard: { port: agent, password: PASSWORD } };
+      await runModuleKilledAfter('instance', task, ms, { ...sb.env, PGPASSFILE: sb.passfile });
+      const again = run(task);
+      expect(again.result.failed ? again.result.msg : 'ok').toBe('ok');
+      expect((await discover(agent)).postgres.port).toBe(task.port);
+      expect(agentProcesses(name).length).toBeGreaterThan(0);
+      expect(run(task).result).toMatchObject({ changed: false, changes: [] });
+      expect(run({ ...task, state: 'absent' }).result.failed).toBeUndefined();
+      expect(agentProcesses(name)).toEqual([]);
+    }
   });
 
   test('drop leaves no process and no file', () => {

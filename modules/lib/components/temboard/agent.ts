@@ -6,8 +6,9 @@
 // parser refuses quoted values and its `password` would be in a file the operator may copy into a
 // ticket; a passfile takes any password, spaces and quotes included.
 //
-// The agent reads its ini file only at start, so the service's environment carries a digest of
-// the ini text (it holds no secret): a changed configuration changes the service's definition,
+// The agent reads its ini file (and the console's signing key it names) only at start, so the
+// service's environment carries a digest of the ini text and of the key (they hold no secret): a
+// changed configuration or key changes the service's definition,
 // and the core's service steps restart the agent (a systemd unit's environment file differs, or
 // a supervised process's definition does; see daemon.ts).
 import { createHash } from 'node:crypto';
@@ -28,6 +29,10 @@ export interface AgentSite {
   plugins: string[];
   certificate: { caCert?: string; cert?: string; key?: string };
   uiUrl?: string;
+  uiUsername?: string;
+  uiPasswordFile?: string;
+  uiEnvironment: string;
+  agentHost?: string;
   signingKey?: string;
 }
 
@@ -45,6 +50,10 @@ export function agentSite(settings: SiteSettings): AgentSite {
     plugins: t.plugins!,
     certificate: { caCert: t.certificate?.ca_cert, cert: t.certificate?.cert, key: t.certificate?.key },
     uiUrl: t.ui_url,
+    uiUsername: t.ui_username,
+    uiPasswordFile: t.ui_password_file,
+    uiEnvironment: t.ui_environment!,
+    agentHost: t.agent_host,
     signingKey: t.signing_key,
   };
 }
@@ -129,7 +138,8 @@ export function configuredPort(text: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-export function agentService(settings: SiteSettings, site: AgentSite, files: AgentFiles, config: string, withPassfile: boolean): CompanionService {
+/** `definition`: the ini text and the signing key's text (see the header). */
+export function agentService(settings: SiteSettings, site: AgentSite, files: AgentFiles, definition: string, withPassfile: boolean): CompanionService {
   return daemonService(settings, {
     name: files.service,
     description: `temBoard agent ${files.name}`,
@@ -137,7 +147,7 @@ export function agentService(settings: SiteSettings, site: AgentSite, files: Age
     env: {
       ...(withPassfile ? { PGPASSFILE: files.passfile } : {}),
       // See the header: a changed ini file is a changed definition.
-      SOCLE_TEMBOARD_CONFIG_SHA256: createHash('sha256').update(config).digest('hex'),
+      SOCLE_TEMBOARD_CONFIG_SHA256: createHash('sha256').update(definition).digest('hex'),
     },
     logFile: files.logFile,
     pidFile: files.pidFile,
