@@ -43,7 +43,6 @@ export function collectorSpec(settings: SiteSettings, l: InstanceLayout, opts: R
   const argv = [
     collectd,
     '--interval', String(p.interval),
-    '--host', l.socketDir,
     '--port', String(port),
     '--dbuser', settings.postgresql.surole.name,
     '--dbname', 'postgres',
@@ -60,7 +59,9 @@ export function collectorSpec(settings: SiteSettings, l: InstanceLayout, opts: R
     name: collectorName(files),
     description: `pgCluu collector of instance ${l.id}`,
     argv,
-    env: passfile ? { PGPASSFILE: passfile } : {},
+    // The socket directory in PGHOST, not --host: pgcluu_collectd takes any --host other than
+    // localhost for a remote server and then collects nothing of the host (sysinfo, sar).
+    env: { PGHOST: l.socketDir, ...(passfile ? { PGPASSFILE: passfile } : {}) },
     logFile: sitePath(settings, 'log/pgcluu_collectd-{name}.log', { name: files.name }),
   };
 }
@@ -92,12 +93,18 @@ export function scriptText(l: InstanceLayout, opts: ReportOptions, files: Report
     );
   }
   if (opts.pgcluu && files.pgcluu) {
+    // pgcluu refuses an output directory that is not empty: a new report is built beside the
+    // last one, which it then replaces.
+    const out = files.pgcluu.outdir;
+    const next = `${out}.new`;
     lines.push(
       '',
       "# pgCluu, from the statistics pgcluu_collectd writes (its service runs while the task declares pgcluu).",
-      `mkdir -p ${q(files.pgcluu.outdir)}`,
-      `if [ -n "$(ls -A ${q(files.pgcluu.statsdir)} 2>/dev/null)" ]; then ${q(opts.pgcluu.execpath)} --output ${q(files.pgcluu.outdir)} ${q(files.pgcluu.statsdir)}; ` +
-        `else echo "no pgCluu statistics of instance ${l.id} yet" >&2; fi`,
+      `if [ -n "$(ls -A ${q(files.pgcluu.statsdir)} 2>/dev/null)" ]; then`,
+      `  rm -rf ${q(next)} && mkdir -p ${q(next)}`,
+      `  ${q(opts.pgcluu.execpath)} --output ${q(next)} ${q(files.pgcluu.statsdir)}`,
+      `  rm -rf ${q(out)} && mv ${q(next)} ${q(out)}`,
+      `else echo "no pgCluu statistics of instance ${l.id} yet" >&2; fi`,
     );
   }
   return `${lines.join('\n')}\n`;
