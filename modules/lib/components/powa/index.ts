@@ -12,10 +12,14 @@ import { formatCommand } from '../../exec';
 import type { ComponentContext, InstanceComponent, SqlContext } from '../../instance/component';
 import { inRecovery } from '../../instance/layout';
 import { privateFileStep } from '../../instance/lifecycle';
-import { readTextOr } from '../../fsutil';
+import { readTextOr, writePrivateFileAtomic } from '../../fsutil';
+import { quoteLiteral } from '../../pg/quote';
 import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { serviceRoleSteps } from '../service-role';
+import { passfileText } from '../prometheus/exporter';
+import type { CompanionService } from '../../daemon';
+import { collectorConfText, collectorService, powaExec, readWebConf, repositoryFiles, serverSteps, webConfShape, webConfText, webService } from './repository';
 
 /** The libraries PoWA needs loaded at start, in pglift's order. */
 export const POWA_LIBRARIES = ['pg_stat_statements', 'pg_qualstats', 'pg_stat_kcache'];
@@ -53,6 +57,17 @@ function check(c: ComponentContext): void {
   const o = c.opts.powa;
   if (!o || c.lifecycle === 'drop') return;
   if (o.password?.includes('\0')) throw new ModuleError("option 'powa.password': must not contain NUL");
+  const repo = o.repository;
+  if (repo) {
+    const exec = powaExec(c);
+    if (repo.collector !== false && !existsSync(exec.collector)) throw new ModuleError(`option 'powa.repository.collector': ${exec.collector} does not exist (Debian: powa-collector)`);
+    if (repo.web && !existsSync(exec.web)) throw new ModuleError(`option 'powa.repository.web': ${exec.web} does not exist (scripts/powa-venv.sh, or the setup role with socle_powa_web: true)`);
+    if (repo.web?.port === c.port) throw new ModuleError(`option 'powa.repository.web.port': ${c.port} is the instance's own port`);
+    if (o.password === undefined) throw new ModuleError("option 'powa.password': required by powa.repository (the collector and the UI connect as the PoWA role)");
+    repo.servers!.forEach((sv, i) => {
+      if (sv.password?.includes('\0')) throw new ModuleError(`option 'powa.repository.servers[${i}].password': must not contain NUL`);
+    });
+  }
   // A library missing from the host would keep the server from starting: refuse before writing.
   const libdir = pkglibdir(c.layout.bindir);
   if (libdir === null) return;
@@ -67,8 +82,38 @@ function check(c: ComponentContext): void {
 
 function configure(c: ComponentContext): Step[] {
   if (!c.opts.powa) return [];
-  const step = privateFileStep(markerOf(c), markerText(powaSite(c)), `record that PoWA is enabled on instance ${c.layout.id}`, c.onUndo);
-  return step ? [step] : [];
+  const steps = [privateFileStep(markerOf(c), markerText(powaSite(c)), `record that PoWA is enabled on instance ${c.layout.id}`, c.onUndo)];
+  const repo = c.opts.powa.repository;
+  if (repo) {
+    const site = powaSite(c);
+    const files = repositoryFiles(c);
+    steps.push(privateFileStep(files.passfile, passfileText(c.opts.powa.password!), `write the PoWA repository's password file of ${files.name}`, c.onUndo));
+    if (repo.collector !== false) steps.push(privateFileStep(files.collectorConf, collectorConfText(c, site.role, site.dbname), `write the configuration of powa-collector ${files.name}`, c.onUndo));
+    const web = wantedWebConf(c);
+    if (web !== null && webConfShape(web) !== webConfShape(readWebConf(files))) {
+      steps.push(privateFileStep(files.webConf, web, `write the configuration of powa-web ${files.name}`, c.onUndo));
+    }
+  }
+  return steps.filter((s): s is Step => s !== null);
+}
+
+function wantedWebConf(c: ComponentContext): string | null {
+  const web = c.opts.powa?.repository?.web;
+  return web ? webConfText(c, web, powaSite(c).dbname, readWebConf(repositoryFiles(c))) : null;
+}
+
+/** The repository's daemons the task wants (a declared repository), or those left on disk to stop and remove. */
+function repositoryServices(c: ComponentContext): CompanionService[] {
+  const files = repositoryFiles(c);
+  const repo = c.opts.powa?.repository;
+  const out: CompanionService[] = [];
+  // The collector, once its repository is ready (its database made, its servers registered: before
+  // that it would exit at once; the sql phase starts it the first time).
+  const collectorConf = repo ? (repo.collector !== false ? collectorConfText(c, powaSite(c).role, powaSite(c).dbname) : null) : readTextOr(files.collectorConf, null);
+  if (collectorConf !== null && (existsSync(files.ready) || c.lifecycle === 'drop')) out.push(collectorService(c, files, collectorConf));
+  const webConf = repo ? wantedWebConf(c) : readWebConf(files);
+  if (webConf !== null) out.push(webService(c, files, webConf));
+  return out;
 }
 
 async function sql(c: SqlContext) {
@@ -96,7 +141,48 @@ async function sql(c: SqlContext) {
   }
   const extensions = [...REQUIRED_EXTENSIONS, ...OPTIONAL_EXTENSIONS.filter((e) => available.has(e)), 'powa'];
   const plan = await planDatabases(c.session, [{ name: site.dbname, extensions, state: 'present', force_drop: false }], { optionPath: (_i, p) => `powa (database ${site.dbname}).${p}`, plannedRoles: c.server.plannedRoles });
-  return { steps: [...steps, ...plan.steps], before: plan.before, after: plan.after };
+  const repo = c.opts.powa?.repository;
+  if (!repo) return { steps: [...steps, ...plan.steps], before: plan.before, after: plan.after };
+  // The repository's servers, in its PoWA database (planned once it exists: in check mode on a
+  // new database, every server is to register).
+  const { rows: dbRows } = await conn.query('SELECT 1 FROM pg_database WHERE datname = $1', [site.dbname]);
+  const exists = dbRows.length > 0 && !plan.steps.some((st) => /extension/.test(st.change));
+  let servers: Awaited<ReturnType<typeof serverSteps>>;
+  if (exists) {
+    servers = await serverSteps(await c.session.connection(site.dbname), repo.servers!);
+  } else {
+    let inner: Awaited<ReturnType<typeof serverSteps>> | null = null;
+    servers = {
+      steps: [{
+        change: `register the PoWA servers of the list (${repo.servers!.length})`,
+        queries: repo.servers!.map((sv) => `SELECT powa_register_server(hostname => ${quoteLiteral(sv.hostname)}, port => ${sv.port}, ...)`),
+        async apply() {
+          inner = await serverSteps(await c.session.connection(site.dbname), repo.servers!);
+          for (const st of inner.steps) await st.apply();
+        },
+      }],
+      before: {},
+      after: {},
+    };
+  }
+  // The collector reads the list at start (and on a reload): restarted after a change, or when
+  // it could not stay up (at creation it starts before the PoWA database exists).
+  const files = repositoryFiles(c);
+  const collector = repo.collector !== false ? collectorService(c, files, collectorConfText(c, site.role, site.dbname)) : null;
+  const extra: Step[] = [];
+  if (collector && c.opts.state !== 'stopped' && (servers.steps.length || plan.steps.length || !collector.isRunning())) {
+    const r = collector.restart();
+    extra.push({ change: `restart service ${collector.name}`, commands: r.commands, apply: r.run });
+  }
+  // From now on the collector follows the instance (the core's service steps): see repositoryServices.
+  if (collector && !existsSync(files.ready)) {
+    extra.push({ change: 'mark the repository ready', counts: false, commands: [], apply: async () => writePrivateFileAtomic(files.ready, 'ready\n') });
+  }
+  return {
+    steps: [...steps, ...plan.steps, ...servers.steps, ...extra],
+    before: { ...plan.before, servers: servers.before },
+    after: { ...plan.after, servers: servers.after },
+  };
 }
 
 export const powaComponent: InstanceComponent = {
@@ -105,6 +191,7 @@ export const powaComponent: InstanceComponent = {
   check,
   parameters: (c) => (c.lifecycle === 'drop' || !enabled(c) ? {} : { lists: { shared_preload_libraries: POWA_LIBRARIES } }),
   configure,
+  services: repositoryServices,
   needsServer: (c) => c.opts.powa !== undefined && c.lifecycle !== 'drop' && !staysStandby(c),
   sql,
   sqlOnCreation: (c) => {
@@ -113,18 +200,26 @@ export const powaComponent: InstanceComponent = {
     return [`create role ${site.role} (PoWA)`, `create database ${site.dbname} with the extensions of PoWA`];
   },
   drop(c) {
-    const marker = markerOf(c);
-    if (!existsSync(marker)) return [];
-    return [{ change: `remove the PoWA marker of instance ${c.layout.id}`, commands: [formatCommand('rm', ['-f', marker])], apply: async () => rmSync(marker, { force: true }) }];
+    const files = repositoryFiles(c);
+    const left = [markerOf(c), files.collectorConf, files.webConf, files.passfile, files.ready].filter((f) => existsSync(f));
+    if (!left.length) return [];
+    return [{ change: `remove the PoWA files of instance ${c.layout.id}`, commands: [formatCommand('rm', ['-f', ...left])], apply: async () => left.forEach((f) => rmSync(f, { force: true })) }];
   },
   facts(c) {
     if (!enabled(c) || c.lifecycle === 'drop') return undefined;
     const text = readTextOr(markerOf(c), '');
     const site = powaSite(c);
-    return {
+    const facts: Record<string, unknown> = {
       dbname: /^dbname=(.*)$/m.exec(text)?.[1] ?? site.dbname,
       role: /^role=(.*)$/m.exec(text)?.[1] ?? site.role,
       libraries: POWA_LIBRARIES,
     };
+    const services = repositoryServices(c);
+    if (services.length) {
+      facts.repository = Object.fromEntries(services.map((svc) => [svc.name.startsWith('socle-powa-web-') ? 'web' : 'collector', { service: svc.name, state: svc.isRunning() ? 'running' : 'stopped' }]));
+      const web = c.opts.powa?.repository?.web;
+      if (web) (facts.repository as Record<string, Record<string, unknown>>).web.url = `http://${web.address}:${web.port}/`;
+    }
+    return facts;
   },
 };
