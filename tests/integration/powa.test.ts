@@ -104,8 +104,9 @@ describeIf('PoWA remote mode: a repository collecting an instance', () => {
     expect(result.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^restart service socle-powa-collector-/)]));
     expect(q("SELECT alias || ' ' || port || ' ' || frequency FROM powa_servers WHERE id > 0")).toBe(`remote ${ports.remote} 5`);
     expect((result.powa as { repository: { collector: { state: string } } }).repository.collector.state).toBe('running');
-    // The password is masked in the task's output.
+    // The password is in no output, and not in the repository (the collector's passfile has it).
     expect(JSON.stringify(result)).not.toContain('r3mote');
+    expect(q('SELECT count(*) FROM powa_servers WHERE password IS NOT NULL')).toBe('0');
   });
 
   test('a re-run is no change, and check mode agrees', () => {
@@ -140,7 +141,14 @@ describeIf('PoWA remote mode: a repository collecting an instance', () => {
     expect(cookies.length).toBeGreaterThan(0);
     const home = await http('GET', `${base}/server/`, undefined, cookies);
     expect(home.status).toBe(200);
-    expect(home.body).toMatch(/remote/);
+    expect(home.body).toMatch(/<title>All servers<\/title>/);
+    // The page's grid loads its rows from this data URL.
+    const now = new Date();
+    const range = new URLSearchParams({ from: new Date(now.getTime() - 3600_000).toISOString(), to: now.toISOString() }).toString();
+    const list = await http('GET', `${base}/server/all_servers/?${range}`, undefined, cookies);
+    expect(list.status).toBe(200);
+    const rows = (JSON.parse(list.body) as { data: Array<{ alias: string; port: unknown }> }).data;
+    expect(rows.map((r) => r.alias)).toEqual(expect.arrayContaining(['<local>', 'remote']));
   });
 
   test('a server left out is unregistered and purged', () => {

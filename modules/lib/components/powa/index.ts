@@ -17,9 +17,8 @@ import { quoteLiteral } from '../../pg/quote';
 import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { serviceRoleSteps } from '../service-role';
-import { passfileText } from '../prometheus/exporter';
 import type { CompanionService } from '../../daemon';
-import { collectorConfText, collectorService, powaExec, readWebConf, repositoryFiles, serverSteps, webConfShape, webConfText, webService } from './repository';
+import { collectorConfText, collectorPassfileText, collectorService, powaExec, readWebConf, repositoryFiles, serverSteps, webConfShape, webConfText, webService } from './repository';
 
 /** The libraries PoWA needs loaded at start, in pglift's order. */
 export const POWA_LIBRARIES = ['pg_stat_statements', 'pg_qualstats', 'pg_stat_kcache'];
@@ -87,7 +86,14 @@ function configure(c: ComponentContext): Step[] {
   if (repo) {
     const site = powaSite(c);
     const files = repositoryFiles(c);
-    steps.push(privateFileStep(files.passfile, passfileText(c.opts.powa.password!), `write the PoWA repository's password file of ${files.name}`, c.onUndo));
+    const pass = privateFileStep(files.passfile, collectorPassfileText(repo.servers!, site.role, c.opts.powa.password!), `write the password file of powa-collector ${files.name}`, c.onUndo);
+    steps.push(pass);
+    // A new password alone changes no definition: restart the running collector once it is written.
+    const collector = repositoryServices(c).find((svc) => svc.name.startsWith('socle-powa-collector-'));
+    if (pass && collector?.isRunning() && c.opts.state !== 'stopped') {
+      const r = collector.restart();
+      steps.push({ change: `restart service ${collector.name}`, commands: r.commands, apply: r.run });
+    }
     if (repo.collector !== false) steps.push(privateFileStep(files.collectorConf, collectorConfText(c, site.role, site.dbname), `write the configuration of powa-collector ${files.name}`, c.onUndo));
     const web = wantedWebConf(c);
     if (web !== null && webConfShape(web) !== webConfShape(readWebConf(files))) {

@@ -5,7 +5,6 @@ import { effectiveAuth } from '../../instance/config';
 import type { Connection } from '../../pg/client';
 import { quoteLiteral } from '../../pg/quote';
 import type { Step } from '../../plan';
-import { MASK } from '../../secrets';
 import { daemonService, type CompanionService } from '../../daemon';
 import { sitePath } from '../../settings';
 import type { InstanceOptions } from '../../../generated/instance';
@@ -131,6 +130,22 @@ interface Row {
 
 const key = (host: string, port: number) => `${host}:${port}`;
 
+const passfileField = (v: string) => v.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+
+/**
+ * The collector's passfile: one line per server with a password (libpq picks the first line
+ * that matches host, port, database and user), then the repository's role on any host.
+ * powa-collector logs the rows of powa_servers (password included) when it starts: passwords
+ * are kept here, never there.
+ */
+export function collectorPassfileText(servers: Server[], role: string, password: string): string {
+  const lines = servers
+    .filter((s) => s.password !== undefined)
+    .map((s) => [s.hostname, String(s.port), s.dbname!, s.username!, s.password!].map(passfileField).join(':'));
+  lines.push(['*', '*', '*', role, password].map((v, i) => (i < 3 ? v : passfileField(v))).join(':'));
+  return `${lines.join('\n')}\n`;
+}
+
 /** The steps that make the repository's registered servers those of the list (in its PoWA database). */
 export async function serverSteps(conn: Connection, servers: Server[]): Promise<{ steps: Step[]; before: object; after: object }> {
   const wanted = new Map(servers.map((s) => [key(s.hostname, s.port!), s]));
@@ -145,7 +160,6 @@ export async function serverSteps(conn: Connection, servers: Server[]): Promise<
     queries: [sql(false)],
     apply: async () => void (await conn.query(sql(true))),
   });
-  const pw = (s: Server, real: boolean) => (s.password === undefined ? 'NULL' : real ? quoteLiteral(s.password) : `'${MASK}'`);
   for (const r of rows) {
     if (!wanted.has(key(r.hostname, r.port))) {
       steps.push(sqlStep(`unregister PoWA server ${r.alias ?? key(r.hostname, r.port)} and purge its snapshots`, () => `SELECT powa_delete_and_purge_server(${r.id})`));
@@ -160,9 +174,9 @@ export async function serverSteps(conn: Connection, servers: Server[]): Promise<
     const r = current.get(key(s.hostname, s.port!));
     const name = s.alias ?? key(s.hostname, s.port!);
     if (!r) {
-      steps.push(sqlStep(`register PoWA server ${name}`, (real) =>
+      steps.push(sqlStep(`register PoWA server ${name}`, () =>
         `SELECT powa_register_server(hostname => ${quoteLiteral(s.hostname)}, port => ${s.port}, alias => ${s.alias === undefined ? 'NULL' : quoteLiteral(s.alias)}, ` +
-        `username => ${quoteLiteral(s.username!)}, password => ${pw(s, real)}, dbname => ${quoteLiteral(s.dbname!)}, frequency => ${s.frequency}, ` +
+        `username => ${quoteLiteral(s.username!)}, password => NULL, dbname => ${quoteLiteral(s.dbname!)}, frequency => ${s.frequency}, ` +
         `retention => ${quoteLiteral(s.retention!)}::interval, extensions => ARRAY['pg_qualstats', 'pg_stat_kcache'])`));
       continue;
     }
@@ -170,7 +184,8 @@ export async function serverSteps(conn: Connection, servers: Server[]): Promise<
     const set: Array<[string, (real: boolean) => string]> = [];
     if ((s.alias ?? null) !== r.alias) { changed.push('alias'); set.push(['alias', () => (s.alias === undefined ? 'NULL' : quoteLiteral(s.alias))]); }
     if (s.username !== r.username) { changed.push('username'); set.push(['username', () => quoteLiteral(s.username!)]); }
-    if (s.password !== undefined && s.password !== r.password) { changed.push('password'); set.push(['password', (real) => pw(s, real)]); }
+    // Passwords are in the collector's passfile, never in powa_servers (the collector logs its rows).
+    if (r.password !== null) { changed.push('password'); set.push(['password', () => 'NULL']); }
     if (s.dbname !== r.dbname) { changed.push('dbname'); set.push(['dbname', () => quoteLiteral(s.dbname!)]); }
     if (s.frequency !== r.frequency) { changed.push('frequency'); set.push(['frequency', () => String(s.frequency)]); }
     if (!(await sameInterval(s.retention!, r.retention))) { changed.push('retention'); set.push(['retention', () => quoteLiteral(s.retention!)]); }
