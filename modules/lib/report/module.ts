@@ -24,7 +24,7 @@ function checkOptions(opts: ReportOptions): void {
     ['pgcluu.execpath', opts.pgcluu?.execpath],
   ];
   for (const [path, file] of tools) {
-    if (file !== undefined && !existsSync(file)) throw new ModuleError(`option '${path}': ${file} does not exist (Debian: ${path.split('.')[0]}; the setup role installs it with socle_reports: true)`);
+    if (file !== undefined && !existsSync(file)) throw new ModuleError(`option '${path}': ${file} does not exist (Debian: ${path.split('.')[0]})`);
   }
   if (opts.pgcluu && !existsSync(join(opts.pgcluu.execpath, '..', 'pgcluu_collectd'))) {
     throw new ModuleError(`option 'pgcluu.execpath': no pgcluu_collectd beside ${opts.pgcluu.execpath}`);

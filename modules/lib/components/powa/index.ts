@@ -60,7 +60,7 @@ function check(c: ComponentContext): void {
   if (repo) {
     const exec = powaExec(c);
     if (repo.collector !== false && !existsSync(exec.collector)) throw new ModuleError(`option 'powa.repository.collector': ${exec.collector} does not exist (Debian: powa-collector)`);
-    if (repo.web && !existsSync(exec.web)) throw new ModuleError(`option 'powa.repository.web': ${exec.web} does not exist (scripts/powa-venv.sh, or the setup role with socle_powa_web: true)`);
+    if (repo.web && !existsSync(exec.web)) throw new ModuleError(`option 'powa.repository.web': ${exec.web} does not exist (the powa role installs it, or scripts/powa-venv.sh)`);
     if (repo.web?.port === c.port) throw new ModuleError(`option 'powa.repository.web.port': ${c.port} is the instance's own port`);
     if (o.password === undefined) throw new ModuleError("option 'powa.password': required by powa.repository (the collector and the UI connect as the PoWA role)");
     repo.servers!.forEach((sv, i) => {
@@ -74,7 +74,7 @@ function check(c: ComponentContext): void {
   if (missing.length) {
     throw new ModuleError(
       `option 'powa': the libraries ${missing.join(', ')} are not installed in ${libdir} ` +
-        `(Debian: postgresql-${c.layout.version}-pg-qualstats, postgresql-${c.layout.version}-pg-stat-kcache; the setup role installs them with socle_powa: true)`,
+        `(Debian: postgresql-${c.layout.version}-pg-qualstats, postgresql-${c.layout.version}-pg-stat-kcache)`,
     );
   }
 }
