@@ -20,13 +20,15 @@ jest.setTimeout(240_000);
 const MAJOR = testedMajor();
 const HAVE_POWA = ['powa', 'pg_qualstats', 'pg_stat_kcache'].every((e) => existsSync(`/usr/share/postgresql/${MAJOR}/extension/${e}.control`)) && existsSync('/usr/bin/powa-collector');
 const venv = HAVE_POWA ? spawnSync('bash', ['scripts/powa-venv.sh'], { encoding: 'utf8', env: { ...process.env, SOCLE_PYTHON: '/usr/bin/python3' } }) : null;
-const WEB = venv?.status === 0 ? join(venv.stdout.trim(), 'powa-web') : null;
+// powa-web 4.1 (the venv's) logs in only to a repository whose extension is 4.1 (Debian 12's).
+const POWA_VERSION = HAVE_POWA ? /default_version\s*=\s*'([^']+)'/.exec(readFileSync(`/usr/share/postgresql/${MAJOR}/extension/powa.control`, 'utf8'))?.[1] ?? '' : '';
+const WEB = venv?.status === 0 && POWA_VERSION.startsWith('4.1.') ? join(venv.stdout.trim(), 'powa-web') : null;
 if (!HAVE_POWA) {
   // eslint-disable-next-line no-console
   console.warn(`powa tests skipped: PoWA or powa-collector is not installed for PostgreSQL ${MAJOR} (Debian: postgresql-${MAJOR}-powa, powa-collector)`);
 } else if (!WEB) {
   // eslint-disable-next-line no-console
-  console.warn('powa-web tests skipped: no powa-web virtualenv (run scripts/powa-venv.sh as root)');
+  console.warn(`powa-web tests skipped: no powa-web virtualenv (run scripts/powa-venv.sh as root), or PoWA ${POWA_VERSION} is not the 4.1 it serves`);
 }
 const describeIf = HAVE_POWA ? describe : describe.skip;
 
@@ -164,7 +166,6 @@ describeIf('PoWA remote mode: a repository collecting an instance', () => {
     expect(daemonPids()).toEqual([]);
     const etc = join(sb.dir, 'srv/etc/powa');
     expect(existsSync(etc) ? readdirSync(etc) : []).toEqual([]);
-    void readFileSync;
   });
 
   test('no secret leaked', async () => expect((await secrets.finish()).leaks).toEqual([]));
