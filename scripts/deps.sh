@@ -16,6 +16,13 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
 # The temBoard test makes its TLS certificate and signing keys with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
+# Performance analysis (docs/analysis.md): PoWA's extensions for each major, its collector, pgBadger, pgCluu (+ sar).
+for v in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | cut -d/ -f5); do
+  for p in powa pg-qualstats pg-stat-kcache hypopg; do
+    dpkg -s "postgresql-$v-$p" >/dev/null 2>&1 || { apt-cache show "postgresql-$v-$p" >/dev/null 2>&1 && missing+=("postgresql-$v-$p"); } || true
+  done
+done
+for p in powa-collector pgbadger pgcluu sysstat; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
   missing+=(nodejs npm)

@@ -9,6 +9,8 @@
 //   databases
 //   prometheus   postgres_exporter; after the roles and databases (its role is made in its own sql phase)
 //   temboard     the temBoard agent; likewise
+//   powa         PoWA's libraries, role and database (its role and database made in its own sql phase)
+//   logging      logging presets: parameters only
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
@@ -17,5 +19,7 @@ import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
 import { rolesComponent } from './roles';
 import { temboardComponent } from './temboard';
+import { powaComponent } from './powa';
+import { loggingComponent } from './logging';
 
-export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent];
+export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent, powaComponent, loggingComponent];
