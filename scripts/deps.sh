@@ -16,6 +16,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
 # The temBoard test makes its TLS certificate and signing keys with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
+# The pgBackRest host-ssh test runs its own sshd (as the test user, on a loopback port).
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
   missing+=(nodejs npm)

@@ -9,7 +9,11 @@
 //     only with `delete_backups: true`;
 //   - provision: a standby whose stanza has a backup is restored from the repository;
 //   - facts: the stanza's backups and archive range (`pgbackrest info`).
-// Not yet: scheduled backups, remote repositories (host-tls, host-ssh).
+//   - a repository on another host (host-tls, host-ssh): [global] names it; stanza-create and
+//     backups run there (the pgbackrest_repository role), not here. In host-tls mode this host's
+//     own `pgbackrest server` (one per host, shared by its instances: server.ts) lets the
+//     repository host reach the instances.
+// Not yet: scheduled backups.
 import { mkdirSync, rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext, SqlPlan } from '../../instance/component';
 import { effectiveAuth } from '../../instance/config';
@@ -25,6 +29,7 @@ import {
   archiveCommand,
   command,
   globalConfFile,
+  isRemote,
   globalConfText,
   indexOf,
   parseStanzaConf,
@@ -39,6 +44,7 @@ import {
   withInstance,
   withoutInstance,
 } from './site';
+import { otherInstances, serverPassfile, tlsServer, withServerPassword } from './server';
 
 /** Local methods that let the backup role in through the socket (peer maps the owner to the super-user only). */
 const SOCKET_METHODS = new Set(['scram-sha-256', 'md5', 'password', 'trust']);
@@ -59,6 +65,9 @@ function check(c: ComponentContext): void {
   }
   if (c.lifecycle === 'drop' && o.delete_backups) {
     const site = pgbackrestSite(c.settings);
+    if (isRemote(site)) {
+      throw new ModuleError(`option 'pgbackrest.delete_backups': the repository is on ${(site.repository as { host: string }).host}; stanza-delete runs there (pgbackrest --stanza=${o.stanza} stop; pgbackrest --stanza=${o.stanza} stanza-delete)`);
+    }
     const entries = parseStanzaConf(readTextOr(stanzaConfFile(site, o.stanza), null));
     const own = indexOf(entries, c.layout.datadir);
     const others = [...entries.entries()].filter(([i]) => i !== own).map(([, kv]) => kv.get('path'));
@@ -103,7 +112,7 @@ function configure(c: ComponentContext): Step[] {
   const global = fileStep(c, globalConfFile(site), globalConfText(site), `write ${globalConfFile(site)}`, 0o600);
   if (global) {
     // pgBackRest makes none of its folders (a missing log folder only warns, on every command).
-    const dirs = [site.logpath, site.lockpath, site.spoolpath, site.repository.path];
+    const dirs = [site.logpath, site.lockpath, site.spoolpath, ...(site.repository.mode === 'path' ? [site.repository.path] : [])];
     global.commands!.push(formatCommand('mkdir', ['-p', '-m', '0700', ...dirs]));
     const write = global.apply;
     global.apply = async () => {
@@ -115,6 +124,9 @@ function configure(c: ComponentContext): Step[] {
     global,
     fileStep(c, stanzaFile, stanzaText, `set instance ${l.id} in stanza ${o.stanza}`, 0o600),
     o.password !== undefined ? fileStep(c, passfileOf(c.settings, l), passfileLine(o.password), `keep the backup role's password of ${l.id}`, 0o600) : null,
+    site.repository.mode === 'host-tls' && o.password !== undefined
+      ? fileStep(c, serverPassfile(site), withServerPassword(readTextOr(serverPassfile(site), null), l.id, c.port, site.backuprole, o.password), `keep the backup role's password of ${l.id} for the TLS server`, 0o600)
+      : null,
   ];
   return steps.filter((s): s is Step => s !== null);
 }
@@ -126,7 +138,8 @@ async function sql(c: SqlContext): Promise<SqlPlan> {
   const site = pgbackrestSite(c.settings);
   const conn = await c.session.connection();
   const steps = await serviceRoleSteps(conn, { name: site.backuprole, password: o.password, superuser: true }, 'pgbackrest');
-  if (!stanzaCreated(site, o.stanza)) {
+  // With a repository host, stanza-create runs there (the pgbackrest_repository role).
+  if (!isRemote(site) && !stanzaCreated(site, o.stanza)) {
     // `check` archives a WAL segment: only when archive_mode is in effect (adding pgbackrest to a
     // running instance needs a restart first).
     const { rows } = await conn.query<{ m: string }>("SELECT current_setting('archive_mode') AS m");
@@ -170,6 +183,14 @@ function drop(c: ComponentContext): Step[] {
       commands: [after === null ? formatCommand('rm', ['-f', file]) : `write ${file} (mode 0600)`],
       apply: async () => (after === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, after)),
     });
+  }
+  if (site.repository.mode === 'host-tls') {
+    const file = serverPassfile(site);
+    const text = readTextOr(file, null);
+    const left = withServerPassword(text, c.layout.id, null);
+    if (text !== null && left !== text) {
+      steps.push({ change: `remove the backup role's password of ${c.layout.id} from the TLS server's passfile`, commands: [`write ${file} (mode 0600)`], apply: async () => writePrivateFileAtomic(file, left) });
+    }
   }
   const passfile = passfileOf(c.settings, c.layout);
   if (readTextOr(passfile, null) !== null) {
@@ -221,6 +242,16 @@ export const pgbackrestComponent: InstanceComponent = {
   sql,
   sqlOnCreation: (c) => (c.opts.pgbackrest && !c.opts.standby ? [`create role ${pgbackrestSite(c.settings).backuprole} (pgbackrest)`, `create stanza ${c.opts.pgbackrest.stanza}`] : []),
   drop,
+  services(c) {
+    if (!c.settings.raw.pgbackrest || !stanzaFor(c)) return [];
+    const site = pgbackrestSite(c.settings);
+    if (site.repository.mode !== 'host-tls') return [];
+    // One server for every instance of the host: an instance stopped or dropped leaves it to
+    // the others that still archive through it.
+    const leaving = c.opts.state === 'stopped' || c.opts.state === 'absent' || c.lifecycle === 'drop';
+    if (leaving && otherInstances(site, c.layout.datadir)) return [];
+    return [tlsServer(c.settings, site)];
+  },
   async facts(c) {
     const stanza = stanzaFor(c);
     if (!stanza || c.lifecycle === 'drop' || !c.settings.raw.pgbackrest) return undefined;
