@@ -258,7 +258,7 @@ export function stanzaCreated(site: PgbackrestSite, stanza: string): boolean {
  */
 function remoteInfo(site: PgbackrestSite, stanza: string): StanzaFacts | null {
   if (!existsSync(stanzaConfFile(site, stanza)) || !existsSync(globalConfFile(site))) return null;
-  const cmd = command(site, stanza, ['--output=json', 'info']);
+  const cmd = command(site, stanza, [...infoTimeout(site), '--output=json', 'info']);
   const p = spawnSync(site.execpath, cmd.argv, { env: commandEnv(null), encoding: 'utf8', timeout: 300_000 });
   if (p.status !== 0) return null;
   try {
@@ -320,13 +320,24 @@ export function parseInfo(stanza: string, json: string): StanzaFacts {
   };
 }
 
+/**
+ * pgBackRest retries an unreachable repository host for two minutes (io-timeout 60 s, twice): its
+ * facts would hold every task of an instance that long. An `info` is a few small reads.
+ */
+const infoTimeout = (site: PgbackrestSite) => (site.repository.mode === 'path' ? [] : ['--io-timeout=10']);
+
 /** The stanza's facts, read with `pgbackrest info` (a read-only command, also run in check mode). */
 export async function stanzaFacts(site: PgbackrestSite, stanza: string): Promise<StanzaFacts> {
   if (!existsSync(stanzaConfFile(site, stanza)) || !existsSync(globalConfFile(site))) {
     return { stanza, status: 'not configured', backups: [], archive: { min: null, max: null } };
   }
-  const out = await runCommand(site, command(site, stanza, ['--output=json', 'info']), null, 300);
-  return parseInfo(stanza, out);
+  const out = await runCommand(site, command(site, stanza, [...infoTimeout(site), '--output=json', 'info']), null, 300);
+  const facts = parseInfo(stanza, out);
+  // A repository host that cannot be reached says why in its repo's status (the stanza's says "other").
+  const all = JSON.parse(out) as any[];
+  const repoStatus = all.find((x) => x.name === stanza)?.repo?.[0]?.status;
+  if (repoStatus && repoStatus.code !== 0 && facts.status === 'other') facts.status = String(repoStatus.message).trim();
+  return facts;
 }
 
 /**
