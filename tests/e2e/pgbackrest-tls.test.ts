@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { installCollection, playbook, type PlaybookRun } from '../helpers/ansible';
+import { installCollection, type PlaybookRun } from '../helpers/ansible';
+import { changedTasks, repositoryRole as repositoryRole_, runOk } from '../helpers/pgbackrest-remote';
 import { runModule, type RunOptions } from '../helpers/module';
 import { eventually, filesContaining, freePort, makeSandbox, psql, stopDaemons, type Sandbox } from '../helpers/sandbox';
 
@@ -75,27 +76,9 @@ function repositoryVars(extra: Record<string, unknown> = {}) {
   };
 }
 
-function repositoryRole(vars: Record<string, unknown>, tasksFrom = 'main', args: string[] = []): PlaybookRun {
-  return playbook(sb.dir, ansibleEnv, [{
-    hosts: 'localhost',
-    gather_facts: false,
-    tasks: [{ name: 'repository host', 'ansible.builtin.include_role': { name: 'socle.postgresql.pgbackrest_repository', tasks_from: tasksFrom }, vars }],
-  }], args);
-}
+const repositoryRole = (vars: Record<string, unknown>, tasksFrom = 'main') => repositoryRole_(sb.dir, ansibleEnv, vars, tasksFrom);
 
-/** The tasks of a run that reported a change (to name them when a re-run should have none). */
-function changedTasks(r: PlaybookRun): string[] {
-  let task = '';
-  const out: string[] = [];
-  for (const line of r.output.split('\n')) {
-    const m = /^TASK \[(.*)\]/.exec(line);
-    if (m) task = m[1];
-    else if (line.startsWith('changed:')) out.push(task);
-  }
-  return out;
-}
-
-const expectRun = (r: PlaybookRun) => expect(r.recap.failed === 0 && r.status === 0 ? 'ok' : r.output.slice(-4000)).toBe('ok');
+const expectRun = (r: PlaybookRun) => expect(runOk(r)).toBe('ok');
 
 beforeAll(async () => {
   sb = makeSandbox('socle-pgbr-tls-');

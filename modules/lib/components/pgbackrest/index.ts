@@ -44,7 +44,7 @@ import {
   withInstance,
   withoutInstance,
 } from './site';
-import { otherInstances, serverPassfile, tlsServer, withServerPassword } from './server';
+import { otherInstances, remoteCommandFile, remoteCommandText, serverPassfile, tlsServer, withServerPassword } from './server';
 
 /** Local methods that let the backup role in through the socket (peer maps the owner to the super-user only). */
 const SOCKET_METHODS = new Set(['scram-sha-256', 'md5', 'password', 'trust']);
@@ -124,9 +124,10 @@ function configure(c: ComponentContext): Step[] {
     global,
     fileStep(c, stanzaFile, stanzaText, `set instance ${l.id} in stanza ${o.stanza}`, 0o600),
     o.password !== undefined ? fileStep(c, passfileOf(c.settings, l), passfileLine(o.password), `keep the backup role's password of ${l.id}`, 0o600) : null,
-    site.repository.mode === 'host-tls' && o.password !== undefined
-      ? fileStep(c, serverPassfile(site), withServerPassword(readTextOr(serverPassfile(site), null), l.id, c.port, site.backuprole, o.password), `keep the backup role's password of ${l.id} for the TLS server`, 0o600)
+    isRemote(site) && o.password !== undefined
+      ? fileStep(c, serverPassfile(site), withServerPassword(readTextOr(serverPassfile(site), null), l.id, c.port, site.backuprole, o.password), `keep the backup role's password of ${l.id} for the repository host`, 0o600)
       : null,
+    site.repository.mode === 'host-ssh' ? fileStep(c, remoteCommandFile(site), remoteCommandText(site), `write ${remoteCommandFile(site)}`, 0o700) : null,
   ];
   return steps.filter((s): s is Step => s !== null);
 }
@@ -184,7 +185,7 @@ function drop(c: ComponentContext): Step[] {
       apply: async () => (after === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, after)),
     });
   }
-  if (site.repository.mode === 'host-tls') {
+  if (isRemote(site)) {
     const file = serverPassfile(site);
     const text = readTextOr(file, null);
     const left = withServerPassword(text, c.layout.id, null);

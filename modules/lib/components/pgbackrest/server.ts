@@ -1,10 +1,11 @@
-// This host's `pgbackrest server` in host-tls mode: the repository host connects to it (TLS,
-// client certificate checked against `tls-server-auth`) to back the instances up and to run
-// `check`. One server per host, read from [global] of pgbackrest.conf, shared by the instances
-// that archive to a stanza; a companion daemon (modules/lib/daemon.ts) of each of them.
-// The processes it starts connect to the instances as the backup role: their passwords are in
-// one private passfile, a line per instance (`*:<port>:*:<role>:<password>`), each under a
-// comment naming it, so that an instance updates or removes its own line only.
+// The pgBackRest processes a repository host starts on this host. In host-tls mode, this host's
+// `pgbackrest server`: the repository host connects to it (TLS, client certificate checked
+// against `tls-server-auth`) to back the instances up and to run `check`. One server per host,
+// read from [global] of pgbackrest.conf, shared by the instances that archive to a stanza; a
+// companion daemon (modules/lib/daemon.ts) of each of them. In host-ssh mode, sshd starts them.
+// They connect to the instances as the backup role: its passwords are in one private passfile,
+// a line per instance (`*:<port>:*:<role>:<password>`), each under a comment naming it, so that
+// an instance updates or removes its own line only.
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +45,22 @@ export function otherInstances(site: PgbackrestSite, datadir: string): boolean {
     return false;
   }
   return files.some((f) => [...parseStanzaConf(readTextOr(join(dir, f), null)).values()].some((kv) => kv.get('path') !== datadir));
+}
+
+/**
+ * host-ssh: the repository host starts pgBackRest here through sshd, which gives it no
+ * environment: this script (its `pgN-host-cmd`) gives it the passfile and the TCP host.
+ */
+export const remoteCommandFile = (site: PgbackrestSite) => join(site.configpath, 'pgbackrest-remote');
+
+export function remoteCommandText(site: PgbackrestSite): string {
+  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+  return [
+    '#!/bin/sh',
+    '# managed by socle.postgresql: what the repository host runs here through SSH (its pgN-host-cmd)',
+    `PGHOST=127.0.0.1 PGPASSFILE=${q(serverPassfile(site))} exec ${q(site.execpath)} "$@"`,
+    '',
+  ].join('\n');
 }
 
 export function tlsServer(settings: SiteSettings, site: PgbackrestSite): CompanionService {

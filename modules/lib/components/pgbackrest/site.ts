@@ -324,7 +324,7 @@ export function parseInfo(stanza: string, json: string): StanzaFacts {
  * pgBackRest retries an unreachable repository host for two minutes (io-timeout 60 s, twice): its
  * facts would hold every task of an instance that long. An `info` is a few small reads.
  */
-const infoTimeout = (site: PgbackrestSite) => (site.repository.mode === 'path' ? [] : ['--io-timeout=10']);
+const infoTimeout = (site: PgbackrestSite) => (site.repository.mode === 'path' ? [] : ['--io-timeout=5']);
 
 /** The stanza's facts, read with `pgbackrest info` (a read-only command, also run in check mode). */
 export async function stanzaFacts(site: PgbackrestSite, stanza: string): Promise<StanzaFacts> {
