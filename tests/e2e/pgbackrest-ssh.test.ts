@@ -133,7 +133,7 @@ describeIf('pgBackRest with a repository host reached by SSH', () => {
     appendFileSync(join(sshDir(), 'authorized_keys'), readFileSync(pub, 'utf8'));
     const r = repositoryRole(repositoryVars());
     expectRun(r);
-    expect(changedTasks(r)).toEqual(['pgbackrest_repository : Create the stanzas']);
+    expect(changedTasks(r)).toEqual(['socle.postgresql.pgbackrest_repository : Create the stanzas']);
     expect(existsSync(join(repoDir(), `backups/backup/${STANZA}/backup.info`))).toBe(true);
     const again = repositoryRole(repositoryVars());
     expectRun(again);
