@@ -2,8 +2,8 @@
 // same run: a point-in-time restore of a 200 MB instance through the pgbackrest module (stop,
 // `restore --delta --type=time`, start, wait until recovery has ended and the instance is
 // promoted) costs at most 1.1x the same done by hand: `pg_ctl stop`, `pgbackrest restore` with the
-// same options, `pg_ctl start`, then `SELECT pg_is_in_recovery()` polled until false. Median of 3
-// each, alternated so that both see the same cache. After each restore a row is written and its
+// same options, `pg_ctl start`, then `SELECT pg_is_in_recovery()` polled until false. Median of 4
+// each, in alternating order, so that both see the same cache and as many timelines. After each restore a row is written and its
 // WAL archived: the next restore to the same time then ends on a commit of the new timeline
 // (without one, recovery would end before reaching the target, which PostgreSQL refuses).
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { runModule } from '../tests/helpers/module';
 import { freePort, makeSandbox, psql, stopAll } from '../tests/helpers/sandbox';
 import { median, seconds } from './timing';
 
-const ROUNDS = 3;
+const ROUNDS = 4;
 
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -56,25 +56,28 @@ async function main() {
     const pgCtl = join(bindir, 'pg_ctl');
     const raw: number[] = [];
     const ours: number[] = [];
+    const rawRestore = () => raw.push(seconds(() => {
+      execFileSync(pgCtl, ['stop', '-D', datadir, '-m', 'fast', '-w', '-s']);
+      execFileSync('/usr/bin/pgbackrest', [
+        `--config-path=${configPath}`, '--stanza=bench', '--log-level-console=warn', `--pg1-path=${datadir}`, '--delta', '--link-all',
+        '--type=time', `--target=${target}`, '--target-action=promote', 'restore',
+      ], { env: { ...process.env, PGHOST: '127.0.0.1', PGPASSFILE: passfile }, stdio: 'ignore' });
+      execFileSync(pgCtl, ['start', '-D', datadir, '-w', '-s', '-l', join(sb.dir, 'raw-start.log')]);
+      while (inRecovery()) sleep(50);
+    }));
+    const moduleRestore = () => ours.push(seconds(() => {
+      const r = runModule('pgbackrest', { instance: 'rs', state: 'restored', target: { time: target } }, { env: sb.env });
+      if (r.result.failed || !r.result.changed) throw new Error(JSON.stringify(r.result));
+    }));
+    // Each restore leaves one more timeline for the next to follow: the order alternates too.
     for (let i = 0; i < ROUNDS; i++) {
-      raw.push(seconds(() => {
-        execFileSync(pgCtl, ['stop', '-D', datadir, '-m', 'fast', '-w', '-s']);
-        execFileSync('/usr/bin/pgbackrest', [
-          `--config-path=${configPath}`, '--stanza=bench', '--log-level-console=warn', `--pg1-path=${datadir}`, '--delta', '--link-all',
-          '--type=time', `--target=${target}`, '--target-action=promote', 'restore',
-        ], { env: { ...process.env, PGHOST: '127.0.0.1', PGPASSFILE: passfile }, stdio: 'ignore' });
-        execFileSync(pgCtl, ['start', '-D', datadir, '-w', '-s', '-l', join(sb.dir, 'raw-start.log')]);
-        while (inRecovery()) sleep(50);
-      }));
-      archiveAfterWrite();
-      ours.push(seconds(() => {
-        const r = runModule('pgbackrest', { instance: 'rs', state: 'restored', target: { time: target } }, { env: sb.env });
-        if (r.result.failed || !r.result.changed) throw new Error(JSON.stringify(r.result));
-      }));
-      archiveAfterWrite();
+      for (const restore of i % 2 ? [moduleRestore, rawRestore] : [rawRestore, moduleRestore]) {
+        restore();
+        archiveAfterWrite();
+      }
     }
     console.log(`PITR restore (${size} instance): module ${median(ours).toFixed(2)} s, raw stop + pgbackrest restore + start until promoted ${median(raw).toFixed(2)} s` +
-      ` -> ratio ${(median(ours) / median(raw)).toFixed(2)} (target <= 1.10; median of ${ROUNDS}, alternated)`);
+      ` -> ratio ${(median(ours) / median(raw)).toFixed(2)} (target <= 1.10; median of ${ROUNDS}, order alternated)`);
   } finally {
     stopAll(sb.dir);
     sb.cleanup();
