@@ -1,8 +1,12 @@
 // pgBackRest with a repository host: the [global] lines of each mode, the shared passfile of the
-// processes the repository host starts here, the command run there through SSH (no process here).
+// processes the repository host starts here, the command run there through SSH, and what the
+// cached facts of a local repository are keyed on (no process here).
 import { repositoryHostCommand } from '../../modules/lib/components/pgbackrest/module';
 import { remoteCommandText, withServerPassword } from '../../modules/lib/components/pgbackrest/server';
-import { globalConfText, type PgbackrestSite } from '../../modules/lib/components/pgbackrest/site';
+import { globalConfText, repositoryFingerprint, type PgbackrestSite } from '../../modules/lib/components/pgbackrest/site';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const base = {
   execpath: '/usr/bin/pgbackrest',
@@ -63,4 +67,27 @@ test('host-ssh: the remote command gives pgbackrest the passfile; backups run on
   expect(cmd.text).toBe("ssh -o BatchMode=yes -p 2222 pgbackrest@backup1 '/usr/bin/pgbackrest --config=/etc/pgbackrest/pgbackrest.conf "
     + "--config-include-path=/etc/pgbackrest/conf.d --stanza=main --log-level-console=warn --type=full backup'");
   expect(() => repositoryHostCommand(tls, 'main', ['backup'])).toThrow(/backups run on that host: use the pgbackrest_repository role/);
+});
+
+test('the fingerprint of a local repository moves with a new backup.info or a new WAL segment, and is null for a remote one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'socle-fp-'));
+  try {
+    const local: PgbackrestSite = { ...base, repository: { mode: 'path', path: dir, retention: { full: 2, diff: 3, archive: 2 } } };
+    expect(repositoryFingerprint(local, 'main')).toBeNull();
+    mkdirSync(join(dir, 'backup/main'), { recursive: true });
+    mkdirSync(join(dir, 'archive/main/15-1/0000000100000000'), { recursive: true });
+    writeFileSync(join(dir, 'backup/main/backup.info'), '[backrest]\n');
+    writeFileSync(join(dir, 'archive/main/archive.info'), '[backrest]\n');
+    const empty = repositoryFingerprint(local, 'main');
+    expect(empty).toMatch(/^[0-9a-f]{64}$/);
+    expect(repositoryFingerprint(local, 'main')).toBe(empty);
+    writeFileSync(join(dir, 'archive/main/15-1/0000000100000000/000000010000000000000001-abc.gz'), 'x');
+    const oneSegment = repositoryFingerprint(local, 'main');
+    expect(oneSegment).not.toBe(empty);
+    writeFileSync(join(dir, 'backup/main/backup.info'), '[backrest]\n[backup:current]\n');
+    expect(repositoryFingerprint(local, 'main')).not.toBe(oneSegment);
+    expect(repositoryFingerprint(tls, 'main')).toBeNull();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -8,7 +8,8 @@
 //   - drop: the instance's lines leave the stanza file; the stanza and its backups are deleted
 //     only with `delete_backups: true`;
 //   - provision: a standby whose stanza has a backup is restored from the repository;
-//   - facts: the stanza's backups and archive range (`pgbackrest info`).
+//   - facts: the stanza's backups and archive range (`pgbackrest info`, kept in a cache while the
+//     repository's files it reads are unchanged: a no-op task runs no pgbackrest process);
 //   - a repository on another host (host-tls, host-ssh): [global] names it; stanza-create and
 //     backups run there (the pgbackrest_repository role), not here. In host-tls mode this host's
 //     own `pgbackrest server` (one per host, shared by its instances: server.ts) lets the
@@ -27,6 +28,7 @@ import { passfileLine } from '../replication/conninfo';
 import { serviceRoleSteps } from '../service-role';
 import {
   archiveCommand,
+  cachedStanzaFacts,
   command,
   globalConfFile,
   isRemote,
@@ -38,7 +40,6 @@ import {
   runCommand,
   stanzaConfFile,
   stanzaCreated,
-  stanzaFacts,
   stanzaHasBackup,
   stanzaOf,
   withInstance,
@@ -256,6 +257,7 @@ export const pgbackrestComponent: InstanceComponent = {
   async facts(c) {
     const stanza = stanzaFor(c);
     if (!stanza || c.lifecycle === 'drop' || !c.settings.raw.pgbackrest) return undefined;
-    return stanzaFacts(pgbackrestSite(c.settings), stanza);
+    // A no-op task reads the last `info` back while the repository's files are unchanged.
+    return cachedStanzaFacts(pgbackrestSite(c.settings), stanza, !c.module.checkMode);
   },
 };

@@ -4,10 +4,11 @@
 // host in it), the command lines, and `pgbackrest info` read as facts. Shared by the instance
 // component (index.ts) and the pgbackrest module (module.ts).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatCommand, run } from '../../exec';
-import { readTextOr } from '../../fsutil';
+import { readTextOr, writeFileAtomic } from '../../fsutil';
 import { parseConf } from '../../pg/guc';
 import { ModuleError } from '../../runtime';
 import { sitePath, type SiteSettings } from '../../settings';
@@ -354,6 +355,67 @@ export function stanzaHasBackup(site: PgbackrestSite, stanza: string): boolean {
   }
   const section = /^\[backup:current\]\n([\s\S]*?)(?:^\[|(?![\s\S]))/m.exec(text);
   return !!section && /^\d{8}-\d{6}F/m.test(section[1]);
+}
+
+/**
+ * What `pgbackrest info` of a stanza of a local repository depends on, read without running it:
+ * backup.info and archive.info (size, mtime), and, for the WAL range, the folders of the archive
+ * (WAL lands in the newest one: its name, entries and mtime). null: remote, or nothing to read.
+ */
+export function repositoryFingerprint(site: PgbackrestSite, stanza: string): string | null {
+  if (site.repository.mode !== 'path') return null;
+  const parts: string[] = [];
+  const stat = (p: string) => {
+    try {
+      const st = statSync(p);
+      parts.push(`${p}:${st.size}:${st.mtimeMs}`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const archive = join(site.repository.path, 'archive', stanza);
+  if (!stat(join(site.repository.path, 'backup', stanza, 'backup.info')) || !stat(join(archive, 'archive.info'))) return null;
+  for (const id of readdirSync(archive).filter((d) => /^\d+-\d+$/.test(d)).sort()) {
+    const dirs = readdirSync(join(archive, id)).filter((d) => /^[0-9A-F]{16}$/.test(d)).sort();
+    parts.push(`${id}:${dirs.length}:${dirs[0] ?? ''}`);
+    const newest = dirs[dirs.length - 1];
+    if (newest) {
+      stat(join(archive, id, newest));
+      parts.push(`${readdirSync(join(archive, id, newest)).length}`);
+    }
+  }
+  return createHash('sha256').update(parts.join('\n')).digest('hex');
+}
+
+const factsCacheFile = (site: PgbackrestSite, stanza: string) => join(site.configpath, 'cache', `${stanza}.json`);
+
+/**
+ * The stanza's facts for an instance task: the last `pgbackrest info` kept while the repository's
+ * files it read are unchanged (a task that changes nothing runs no pgbackrest process; ~0.1 s
+ * each). Not written in check mode; any doubt (remote repository, unreadable cache) runs `info`.
+ */
+export async function cachedStanzaFacts(site: PgbackrestSite, stanza: string, write: boolean): Promise<StanzaFacts> {
+  const before = repositoryFingerprint(site, stanza);
+  if (before) {
+    try {
+      const cached = JSON.parse(readFileSync(factsCacheFile(site, stanza), 'utf8')) as { fingerprint: string; facts: StanzaFacts };
+      if (cached.fingerprint === before) return cached.facts;
+    } catch {
+      /* none yet, or unreadable: ask pgbackrest */
+    }
+  }
+  const facts = await stanzaFacts(site, stanza);
+  // Kept only if nothing moved while info ran (a WAL segment archived meanwhile: next time).
+  if (write && before && repositoryFingerprint(site, stanza) === before) {
+    try {
+      mkdirSync(dirname(factsCacheFile(site, stanza)), { recursive: true, mode: 0o700 });
+      writeFileAtomic(factsCacheFile(site, stanza), JSON.stringify({ fingerprint: before, facts }), 0o600);
+    } catch {
+      /* a cache only */
+    }
+  }
+  return facts;
 }
 
 /** instance_info's `pgbackrest` fact: the stanza the instance archives to, with its backups (null: none). */
