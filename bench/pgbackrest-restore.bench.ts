@@ -6,6 +6,7 @@
 // each, in alternating order, so that both see the same cache and as many timelines. After each restore a row is written and its
 // WAL archived: the next restore to the same time then ends on a commit of the new timeline
 // (without one, recovery would end before reaching the target, which PostgreSQL refuses).
+// Measured on a 2-core machine shared with other work: ratios 0.94 and 1.02 (two runs).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { runModule } from '../tests/helpers/module';
