@@ -3,9 +3,10 @@
 // `restore --delta --type=time`, start, wait until recovery has ended and the instance is
 // promoted) costs at most 1.1x the same done by hand: `pg_ctl stop`, `pgbackrest restore` with the
 // same options, `pg_ctl start`, then `SELECT pg_is_in_recovery()` polled until false. Median of 4
-// each, in alternating order, so that both see the same cache and as many timelines. After each restore a row is written and its
-// WAL archived: the next restore to the same time then ends on a commit of the new timeline
-// (without one, recovery would end before reaching the target, which PostgreSQL refuses).
+// each, in alternating order, so that both see the same cache and as many timelines. After each
+// restore a row is written and its WAL archived: the next restore to the same time then ends on a
+// commit of the new timeline (without one, recovery would end before reaching the target, which
+// PostgreSQL refuses).
 // Measured on a 2-core machine shared with other work: ratios 0.94 and 1.02 (two runs).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
