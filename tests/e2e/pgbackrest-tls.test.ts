@@ -80,11 +80,7 @@ const repositoryRole = (vars: Record<string, unknown>, tasksFrom = 'main') => re
 
 const expectRun = (r: PlaybookRun) => expect(runOk(r)).toBe('ok');
 
-beforeAll(async () => {
-  sb = makeSandbox('socle-pgbr-tls-');
-  ansibleEnv = installCollection(sb.dir);
-  [pgPort, dbTlsPort, repoTlsPort] = [await freePort(), await freePort(), await freePort()];
-  makeCertificates(tls());
+function writeSettings(key = join(tls(), 'db.key')): void {
   sb.writeSettings({
     pgbackrest: {
       repository: {
@@ -93,12 +89,20 @@ beforeAll(async () => {
         host_port: repoTlsPort,
         host_config: join(repoDir(), 'etc/pgbackrest.conf'),
         cn: 'repo-host',
-        certificate: { ca_cert: join(tls(), 'ca.crt'), cert: join(tls(), 'db.crt'), key: join(tls(), 'db.key') },
+        certificate: { ca_cert: join(tls(), 'ca.crt'), cert: join(tls(), 'db.crt'), key },
         port: dbTlsPort,
         address: '127.0.0.1',
       },
     },
   });
+}
+
+beforeAll(async () => {
+  sb = makeSandbox('socle-pgbr-tls-');
+  ansibleEnv = installCollection(sb.dir);
+  [pgPort, dbTlsPort, repoTlsPort] = [await freePort(), await freePort(), await freePort()];
+  makeCertificates(tls());
+  writeSettings();
 });
 afterAll(() => {
   // The repository host's server (its pid file is under the sandbox), then the rest.
@@ -107,6 +111,18 @@ afterAll(() => {
 });
 
 describeIf('pgBackRest with a repository host reached by TLS', () => {
+  test('a certificate file that does not exist is refused before anything is written', () => {
+    writeSettings(join(tls(), 'missing.key'));
+    try {
+      const { result } = run(instance());
+      expect(result.failed).toBe(true);
+      expect(result.msg).toMatch(/pgbackrest\.repository\.certificate\.key \(\S+missing\.key\) does not exist/);
+      expect(existsSync(join(sb.dir, 'srv/etc/pgbackrest'))).toBe(false);
+    } finally {
+      writeSettings();
+    }
+  });
+
   test('the instance archives to the remote stanza and runs its own TLS server for the repository host', () => {
     const { result } = run(instance());
     ok(result);

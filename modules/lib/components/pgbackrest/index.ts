@@ -15,7 +15,7 @@
 //     own `pgbackrest server` (one per host, shared by its instances: server.ts) lets the
 //     repository host reach the instances.
 // Not yet: scheduled backups.
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext, SqlPlan } from '../../instance/component';
 import { effectiveAuth } from '../../instance/config';
 import { inRecovery } from '../../instance/layout';
@@ -56,7 +56,13 @@ const stanzaFor = (c: ComponentContext) => c.opts.pgbackrest?.stanza ?? stanzaOf
 function check(c: ComponentContext): void {
   const o = c.opts.pgbackrest;
   if (!o) return;
-  pgbackrestSite(c.settings, 'pgbackrest');
+  const site = pgbackrestSite(c.settings, 'pgbackrest');
+  if (site.repository.mode === 'host-tls' && c.lifecycle !== 'drop') {
+    // The TLS server would exit at once without them (after the files are written).
+    for (const [k, f] of Object.entries(site.repository.certificate)) {
+      if (!existsSync(f)) throw new ModuleError(`option 'pgbackrest': the site settings' pgbackrest.repository.certificate.${k} (${f}) does not exist`);
+    }
+  }
   if (o.password !== undefined && /[\n\r\0]/.test(o.password)) {
     throw new ModuleError("option 'pgbackrest.password': must not contain a line break or NUL (it is kept in a passfile)");
   }
@@ -65,7 +71,6 @@ function check(c: ComponentContext): void {
     throw new ModuleError(`option 'pgbackrest.stanza': instance ${c.layout.id} archives to stanza ${before}; moving it to ${o.stanza} is not supported (drop and re-create it, or edit by hand)`);
   }
   if (c.lifecycle === 'drop' && o.delete_backups) {
-    const site = pgbackrestSite(c.settings);
     if (isRemote(site)) {
       throw new ModuleError(`option 'pgbackrest.delete_backups': the repository is on ${(site.repository as { host: string }).host}; stanza-delete runs there (pgbackrest --stanza=${o.stanza} stop; pgbackrest --stanza=${o.stanza} stanza-delete)`);
     }
