@@ -136,6 +136,8 @@ describeIf('pgBackRest with a repository host reached by TLS', () => {
     expect(global).toContain('repo1-host-type=tls\n');
     expect(global).toContain(`tls-server-port=${dbTlsPort}\ntls-server-auth=repo-host=*\n`);
     expect(global).not.toMatch(/^repo1-path=/m);
+    // The repository host is not set up yet: the facts say so (at once, not after pgBackRest's retries).
+    expect(result.pgbackrest.status).toBe(`repository host 127.0.0.1:${repoTlsPort} unreachable (ECONNREFUSED)`);
     const again = run(instance()).result;
     ok(again);
     expect({ changed: again.changed, changes: again.changes }).toEqual({ changed: false, changes: [] });

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { formatCommand, run } from '../../exec';
 import { readTextOr, writeFileAtomic } from '../../fsutil';
@@ -327,10 +328,30 @@ export function parseInfo(stanza: string, json: string): StanzaFacts {
  */
 const infoTimeout = (site: PgbackrestSite) => (site.repository.mode === 'path' ? [] : ['--io-timeout=5']);
 
+/** Why a TCP connection to host:port fails within 3 s (null: it opens). */
+function unreachable(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (why: string | null) => {
+      socket.destroy();
+      resolve(why);
+    };
+    socket.setTimeout(3000, () => done('no answer within 3 s'));
+    socket.once('connect', () => done(null));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+  });
+}
+
 /** The stanza's facts, read with `pgbackrest info` (a read-only command, also run in check mode). */
 export async function stanzaFacts(site: PgbackrestSite, stanza: string): Promise<StanzaFacts> {
   if (!existsSync(stanzaConfFile(site, stanza)) || !existsSync(globalConfFile(site))) {
     return { stanza, status: 'not configured', backups: [], archive: { min: null, max: null } };
+  }
+  const r = site.repository;
+  if (r.mode !== 'path') {
+    // pgBackRest retries a refused connection for seconds: a closed port is said at once.
+    const why = await unreachable(r.host, r.host_port);
+    if (why) return { stanza, status: `repository host ${r.host}:${r.host_port} unreachable (${why})`, backups: [], archive: { min: null, max: null } };
   }
   const out = await runCommand(site, command(site, stanza, [...infoTimeout(site), '--output=json', 'info']), null, 300);
   const facts = parseInfo(stanza, out);
