@@ -17,12 +17,18 @@ command -v runuser >/dev/null || missing+=(util-linux)
 # The temBoard test makes its TLS certificate and signing keys with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
 # Performance analysis (docs/analysis.md): PoWA's extensions for each major, its collector, pgBadger, pgCluu (+ sar).
+# Which majors have them is asked of apt's lists: on a fresh machine those are empty until an update.
+analysis=()
 for v in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | cut -d/ -f5); do
-  for p in powa pg-qualstats pg-stat-kcache hypopg; do
-    dpkg -s "postgresql-$v-$p" >/dev/null 2>&1 || { apt-cache show "postgresql-$v-$p" >/dev/null 2>&1 && missing+=("postgresql-$v-$p"); } || true
-  done
+  for p in powa pg-qualstats pg-stat-kcache hypopg; do dpkg -s "postgresql-$v-$p" >/dev/null 2>&1 || analysis+=("postgresql-$v-$p"); done
 done
+if [ ${#analysis[@]} -gt 0 ]; then
+  [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial -e auxfiles)" ] || apt-get update -qq
+  for p in "${analysis[@]}"; do apt-cache show "$p" >/dev/null 2>&1 && missing+=("$p"); done
+fi
 for p in powa-collector pgbadger pgcluu sysstat; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# The pgBackRest host-ssh test runs its own sshd (as the test user, on a loopback port).
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
   missing+=(nodejs npm)

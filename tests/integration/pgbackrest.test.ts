@@ -4,7 +4,7 @@
 // point-in-time restore gives back exactly the rows of the target time (count and checksum);
 // check mode runs nothing, re-runs are no change, drop keeps the backups, and the backup role's
 // password is in no output, command line, log or readable file but its private passfile.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runModule, runModuleKilledAfter, type RunOptions } from '../helpers/module';
 import { eventually, freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
@@ -91,6 +91,13 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
     const { result } = run(instance());
     ok(result);
     expect({ changed: result.changed, changes: result.changes }).toEqual({ changed: false, changes: [] });
+    // The facts of a no-op task come from the cache of the last `pgbackrest info` (repository unchanged).
+    const cache = join(sb.dir, 'srv/etc/pgbackrest/cache/bk8.json');
+    expect(JSON.parse(readFileSync(cache, 'utf8')).facts).toEqual(result.pgbackrest);
+    const mtime = statSync(cache).mtimeMs;
+    const again = run(instance()).result;
+    expect(again.pgbackrest).toEqual(result.pgbackrest);
+    expect(statSync(cache).mtimeMs).toBe(mtime);
   });
 
   let atBackup: string;

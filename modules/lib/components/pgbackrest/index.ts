@@ -8,9 +8,14 @@
 //   - drop: the instance's lines leave the stanza file; the stanza and its backups are deleted
 //     only with `delete_backups: true`;
 //   - provision: a standby whose stanza has a backup is restored from the repository;
-//   - facts: the stanza's backups and archive range (`pgbackrest info`).
-// Not yet: scheduled backups, remote repositories (host-tls, host-ssh).
-import { mkdirSync, rmSync } from 'node:fs';
+//   - facts: the stanza's backups and archive range (`pgbackrest info`, kept in a cache while the
+//     repository's files it reads are unchanged: a no-op task runs no pgbackrest process);
+//   - a repository on another host (host-tls, host-ssh): [global] names it; stanza-create and
+//     backups run there (the pgbackrest_repository role), not here. In host-tls mode this host's
+//     own `pgbackrest server` (one per host, shared by its instances: server.ts) lets the
+//     repository host reach the instances.
+// Not yet: scheduled backups.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext, SqlPlan } from '../../instance/component';
 import { effectiveAuth } from '../../instance/config';
 import { inRecovery } from '../../instance/layout';
@@ -23,8 +28,10 @@ import { passfileLine } from '../replication/conninfo';
 import { serviceRoleSteps } from '../service-role';
 import {
   archiveCommand,
+  cachedStanzaFacts,
   command,
   globalConfFile,
+  isRemote,
   globalConfText,
   indexOf,
   parseStanzaConf,
@@ -33,12 +40,12 @@ import {
   runCommand,
   stanzaConfFile,
   stanzaCreated,
-  stanzaFacts,
   stanzaHasBackup,
   stanzaOf,
   withInstance,
   withoutInstance,
 } from './site';
+import { otherInstances, remoteCommandFile, remoteCommandText, serverPassfile, tlsServer, withServerPassword } from './server';
 
 /** Local methods that let the backup role in through the socket (peer maps the owner to the super-user only). */
 const SOCKET_METHODS = new Set(['scram-sha-256', 'md5', 'password', 'trust']);
@@ -49,7 +56,13 @@ const stanzaFor = (c: ComponentContext) => c.opts.pgbackrest?.stanza ?? stanzaOf
 function check(c: ComponentContext): void {
   const o = c.opts.pgbackrest;
   if (!o) return;
-  pgbackrestSite(c.settings, 'pgbackrest');
+  const site = pgbackrestSite(c.settings, 'pgbackrest');
+  if (site.repository.mode === 'host-tls' && c.lifecycle !== 'drop') {
+    // The TLS server would exit at once without them (after the files are written).
+    for (const [k, f] of Object.entries(site.repository.certificate)) {
+      if (!existsSync(f)) throw new ModuleError(`option 'pgbackrest': the site settings' pgbackrest.repository.certificate.${k} (${f}) does not exist`);
+    }
+  }
   if (o.password !== undefined && /[\n\r\0]/.test(o.password)) {
     throw new ModuleError("option 'pgbackrest.password': must not contain a line break or NUL (it is kept in a passfile)");
   }
@@ -58,7 +71,9 @@ function check(c: ComponentContext): void {
     throw new ModuleError(`option 'pgbackrest.stanza': instance ${c.layout.id} archives to stanza ${before}; moving it to ${o.stanza} is not supported (drop and re-create it, or edit by hand)`);
   }
   if (c.lifecycle === 'drop' && o.delete_backups) {
-    const site = pgbackrestSite(c.settings);
+    if (isRemote(site)) {
+      throw new ModuleError(`option 'pgbackrest.delete_backups': the repository is on ${(site.repository as { host: string }).host}; stanza-delete runs there (pgbackrest --stanza=${o.stanza} stop; pgbackrest --stanza=${o.stanza} stanza-delete)`);
+    }
     const entries = parseStanzaConf(readTextOr(stanzaConfFile(site, o.stanza), null));
     const own = indexOf(entries, c.layout.datadir);
     const others = [...entries.entries()].filter(([i]) => i !== own).map(([, kv]) => kv.get('path'));
@@ -103,7 +118,7 @@ function configure(c: ComponentContext): Step[] {
   const global = fileStep(c, globalConfFile(site), globalConfText(site), `write ${globalConfFile(site)}`, 0o600);
   if (global) {
     // pgBackRest makes none of its folders (a missing log folder only warns, on every command).
-    const dirs = [site.logpath, site.lockpath, site.spoolpath, site.repository.path];
+    const dirs = [site.logpath, site.lockpath, site.spoolpath, ...(site.repository.mode === 'path' ? [site.repository.path] : [])];
     global.commands!.push(formatCommand('mkdir', ['-p', '-m', '0700', ...dirs]));
     const write = global.apply;
     global.apply = async () => {
@@ -115,6 +130,10 @@ function configure(c: ComponentContext): Step[] {
     global,
     fileStep(c, stanzaFile, stanzaText, `set instance ${l.id} in stanza ${o.stanza}`, 0o600),
     o.password !== undefined ? fileStep(c, passfileOf(c.settings, l), passfileLine(o.password), `keep the backup role's password of ${l.id}`, 0o600) : null,
+    isRemote(site) && o.password !== undefined
+      ? fileStep(c, serverPassfile(site), withServerPassword(readTextOr(serverPassfile(site), null), l.id, c.port, site.backuprole, o.password), `keep the backup role's password of ${l.id} for the repository host`, 0o600)
+      : null,
+    site.repository.mode === 'host-ssh' ? fileStep(c, remoteCommandFile(site), remoteCommandText(site), `write ${remoteCommandFile(site)}`, 0o700) : null,
   ];
   return steps.filter((s): s is Step => s !== null);
 }
@@ -126,7 +145,8 @@ async function sql(c: SqlContext): Promise<SqlPlan> {
   const site = pgbackrestSite(c.settings);
   const conn = await c.session.connection();
   const steps = await serviceRoleSteps(conn, { name: site.backuprole, password: o.password, superuser: true }, 'pgbackrest');
-  if (!stanzaCreated(site, o.stanza)) {
+  // With a repository host, stanza-create runs there (the pgbackrest_repository role).
+  if (!isRemote(site) && !stanzaCreated(site, o.stanza)) {
     // `check` archives a WAL segment: only when archive_mode is in effect (adding pgbackrest to a
     // running instance needs a restart first).
     const { rows } = await conn.query<{ m: string }>("SELECT current_setting('archive_mode') AS m");
@@ -170,6 +190,14 @@ function drop(c: ComponentContext): Step[] {
       commands: [after === null ? formatCommand('rm', ['-f', file]) : `write ${file} (mode 0600)`],
       apply: async () => (after === null ? rmSync(file, { force: true }) : writePrivateFileAtomic(file, after)),
     });
+  }
+  if (isRemote(site)) {
+    const file = serverPassfile(site);
+    const text = readTextOr(file, null);
+    const left = withServerPassword(text, c.layout.id, null);
+    if (text !== null && left !== text) {
+      steps.push({ change: `remove the backup role's password of ${c.layout.id} from the TLS server's passfile`, commands: [`write ${file} (mode 0600)`], apply: async () => writePrivateFileAtomic(file, left) });
+    }
   }
   const passfile = passfileOf(c.settings, c.layout);
   if (readTextOr(passfile, null) !== null) {
@@ -221,9 +249,20 @@ export const pgbackrestComponent: InstanceComponent = {
   sql,
   sqlOnCreation: (c) => (c.opts.pgbackrest && !c.opts.standby ? [`create role ${pgbackrestSite(c.settings).backuprole} (pgbackrest)`, `create stanza ${c.opts.pgbackrest.stanza}`] : []),
   drop,
+  services(c) {
+    if (!c.settings.raw.pgbackrest || !stanzaFor(c)) return [];
+    const site = pgbackrestSite(c.settings);
+    if (site.repository.mode !== 'host-tls') return [];
+    // One server for every instance of the host: an instance stopped or dropped leaves it to
+    // the others that still archive through it.
+    const leaving = c.opts.state === 'stopped' || c.opts.state === 'absent' || c.lifecycle === 'drop';
+    if (leaving && otherInstances(site, c.layout.datadir)) return [];
+    return [tlsServer(c.settings, site)];
+  },
   async facts(c) {
     const stanza = stanzaFor(c);
     if (!stanza || c.lifecycle === 'drop' || !c.settings.raw.pgbackrest) return undefined;
-    return stanzaFacts(pgbackrestSite(c.settings), stanza);
+    // A no-op task reads the last `info` back while the repository's files are unchanged.
+    return cachedStanzaFacts(pgbackrestSite(c.settings), stanza, !c.module.checkMode);
   },
 };

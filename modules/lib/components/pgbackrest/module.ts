@@ -6,7 +6,7 @@
 //              start, wait until recovery has ended and the instance is promoted
 //   info       the facts only
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { PgbackrestOptions } from '../../../generated/pgbackrest';
 import { formatCommand } from '../../exec';
 import { exists, inRecovery, layout, resolveVersion, type InstanceLayout } from '../../instance/layout';
@@ -20,7 +20,7 @@ import { loadSettings, type SiteSettings } from '../../settings';
 import { parseConf, renderConf } from '../../pg/guc';
 import { readTextOr, writeFileAtomic } from '../../fsutil';
 import { baseParameters, MANAGED_CONF_HEADER } from '../../instance/config';
-import { command, passfileOf, pgbackrestSite, runCommand, stanzaFacts, stanzaHasBackup, stanzaOf, type PgbackrestSite, type StanzaFacts } from './site';
+import { command, passfileOf, type Command, pgbackrestSite, runCommand, stanzaFacts, stanzaHasBackup, stanzaOf, type PgbackrestSite, type StanzaFacts } from './site';
 
 /** `--type` / `--target` of a restore. */
 export function targetArgs(target: PgbackrestOptions['target']): string[] {
@@ -128,6 +128,25 @@ async function restoreIntoSteps(settings: SiteSettings, site: PgbackrestSite, sr
   ];
 }
 
+/**
+ * A command run on the repository host (backups must run there): through SSH in host-ssh mode,
+ * with the repository host's configuration. host-tls has no way to start a command there.
+ */
+export function repositoryHostCommand(site: PgbackrestSite, stanza: string, args: string[]): Command {
+  const r = site.repository;
+  if (r.mode !== 'host-ssh') {
+    throw new ModuleError(
+      `option 'state': with a repository host reached by TLS (${r.mode === 'host-tls' ? r.host : ''}), backups run on that host: `
+      + 'use the pgbackrest_repository role there (tasks_from: backup), or its scheduled backups',
+    );
+  }
+  const config = r.host_config ? [`--config=${r.host_config}`, `--config-include-path=${join(dirname(r.host_config), 'conf.d')}`] : [];
+  const remote = formatCommand(site.execpath, [...config, `--stanza=${stanza}`, '--log-level-console=warn', ...args]);
+  const argv = ['-o', 'BatchMode=yes', '-p', String(r.host_port), `${r.host_user}@${r.host}`, remote];
+  const ssh = r.cmd_ssh ?? 'ssh';
+  return { argv, text: formatCommand(ssh, argv), file: ssh };
+}
+
 function resolveInstance(settings: SiteSettings, instance: string): InstanceLayout {
   const [version, name] = instance.includes('/') ? instance.split('/') : [undefined, instance];
   const l = layout(settings, resolveVersion(settings, name, version), name);
@@ -160,7 +179,8 @@ export async function runPgbackrest(opts: PgbackrestOptions, ctx: ModuleContext)
     if (opts.state === 'backed_up') {
       // pgBackRest would turn it into a full one itself (with a warning): say so in the plan.
       const type = stanzaHasBackup(site, stanza) ? opts.type! : 'full';
-      const cmd = command(site, stanza, [`--type=${type}`, ...(inRecovery(l) ? ['--backup-standby'] : []), 'backup']);
+      const args = [`--type=${type}`, ...(inRecovery(l) ? ['--backup-standby'] : []), 'backup'];
+      const cmd = site.repository.mode === 'path' ? command(site, stanza, args) : repositoryHostCommand(site, stanza, args);
       steps.push({ change: `take a ${type} backup of ${l.id} (stanza ${stanza})`, commands: [cmd.text], apply: async () => void (await runCommand(site, cmd, passfile)) });
     } else if (!before) {
       throw new Error('unreachable: facts are read before anything but a backup');

@@ -3,10 +3,13 @@
 // `{configpath}/conf.d/<stanza>.conf` per stanza holds the pgN-* lines of the instances of this
 // host in it), the command lines, and `pgbackrest info` read as facts. Shared by the instance
 // component (index.ts) and the pgbackrest module (module.ts).
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
 import { formatCommand, run } from '../../exec';
-import { readTextOr } from '../../fsutil';
+import { readTextOr, writeFileAtomic } from '../../fsutil';
 import { parseConf } from '../../pg/guc';
 import { ModuleError } from '../../runtime';
 import { sitePath, type SiteSettings } from '../../settings';
@@ -18,8 +21,55 @@ export interface PgbackrestSite {
   logpath: string;
   spoolpath: string;
   lockpath: string;
-  repository: { mode: 'path'; path: string; retention: { full: number; diff: number; archive: number } };
+  repository: PathRepository | TlsRepository | SshRepository;
   backuprole: string;
+}
+
+export interface PathRepository {
+  mode: 'path';
+  path: string;
+  retention: { full: number; diff: number; archive: number };
+}
+
+/** A repository host reached through its `pgbackrest server`; this host runs one too (for the repository host). */
+export interface TlsRepository {
+  mode: 'host-tls';
+  host: string;
+  host_port: number;
+  host_config: string | null;
+  cn: string;
+  certificate: { ca_cert: string; cert: string; key: string };
+  /** This host's own TLS server. */
+  port: number;
+  address: string;
+}
+
+export interface SshRepository {
+  mode: 'host-ssh';
+  host: string;
+  host_port: number;
+  host_config: string | null;
+  host_user: string;
+  cmd_ssh: string | null;
+}
+
+/** The repository is on another host: stanza-create and backups run there, not here. */
+export const isRemote = (site: PgbackrestSite) => site.repository.mode !== 'path';
+
+function repository(settings: SiteSettings, repo: any): PgbackrestSite['repository'] {
+  if (repo.mode === 'host-tls') {
+    const c = repo.certificate;
+    return {
+      mode: 'host-tls', host: repo.host, host_port: repo.host_port ?? 8432, host_config: repo.host_config ?? null, cn: repo.cn,
+      certificate: { ca_cert: sitePath(settings, c.ca_cert), cert: sitePath(settings, c.cert), key: sitePath(settings, c.key) },
+      port: repo.port ?? 8432, address: repo.address ?? '*',
+    };
+  }
+  if (repo.mode === 'host-ssh') {
+    return { mode: 'host-ssh', host: repo.host, host_port: repo.host_port ?? 22, host_config: repo.host_config ?? null, host_user: repo.host_user ?? 'pgbackrest', cmd_ssh: repo.cmd_ssh ?? null };
+  }
+  const r = repo.retention ?? {};
+  return { mode: 'path', path: sitePath(settings, repo.path ?? 'srv/pgbackrest'), retention: { full: r.full ?? 2, diff: r.diff ?? 3, archive: r.archive ?? 2 } };
 }
 
 /** The section, validated by the schema (defaults applied); an error naming it when it is missing. */
@@ -28,15 +78,13 @@ export function pgbackrestSite(settings: SiteSettings, option = 'pgbackrest'): P
   if (!s) {
     throw new ModuleError(`option '${option}': the site settings (${settings.file ?? 'built-in defaults'}) have no 'pgbackrest' section (its 'repository' is required)`);
   }
-  const repo = s.repository as { mode: 'path'; path?: string; retention?: { full?: number; diff?: number; archive?: number } };
-  const r = repo.retention ?? {};
   return {
     execpath: s.execpath!,
     configpath: sitePath(settings, s.configpath!),
     logpath: sitePath(settings, s.logpath!),
     spoolpath: sitePath(settings, s.spoolpath!),
     lockpath: sitePath(settings, s.lockpath!),
-    repository: { mode: 'path', path: sitePath(settings, repo.path ?? 'srv/pgbackrest'), retention: { full: r.full ?? 2, diff: r.diff ?? 3, archive: r.archive ?? 2 } },
+    repository: repository(settings, s.repository),
     backuprole: settings.raw.postgresql?.backuprole?.name ?? 'backup',
   };
 }
@@ -46,15 +94,39 @@ export const stanzaConfFile = (site: PgbackrestSite, stanza: string) => join(sit
 
 const HEADER = '# managed by socle.postgresql: changes are overwritten\n';
 
+/** The repo1-* lines (and this host's TLS server's, in host-tls mode) of [global]. */
+function repositoryLines(r: PgbackrestSite['repository']): string[] {
+  if (r.mode === 'path') {
+    return [`repo1-path=${r.path}`, `repo1-retention-full=${r.retention.full}`, `repo1-retention-diff=${r.retention.diff}`, `repo1-retention-archive=${r.retention.archive}`];
+  }
+  // The repository host's files in the same layout as here (its conf.d beside pgbackrest.conf).
+  const config = r.host_config ? [`repo1-host-config=${r.host_config}`, `repo1-host-config-include-path=${join(dirname(r.host_config), 'conf.d')}`] : [];
+  const host = [`repo1-host=${r.host}`, `repo1-host-port=${r.host_port}`, ...config];
+  if (r.mode === 'host-ssh') {
+    return [...host, 'repo1-host-type=ssh', `repo1-host-user=${r.host_user}`, ...(r.cmd_ssh ? [`cmd-ssh=${r.cmd_ssh}`] : [])];
+  }
+  const c = r.certificate;
+  return [
+    ...host,
+    'repo1-host-type=tls',
+    `repo1-host-ca-file=${c.ca_cert}`,
+    `repo1-host-cert-file=${c.cert}`,
+    `repo1-host-key-file=${c.key}`,
+    // This host's TLS server: the repository host connects to it to back the instances up.
+    `tls-server-address=${r.address}`,
+    `tls-server-port=${r.port}`,
+    `tls-server-auth=${r.cn}=*`,
+    `tls-server-ca-file=${c.ca_cert}`,
+    `tls-server-cert-file=${c.cert}`,
+    `tls-server-key-file=${c.key}`,
+  ];
+}
+
 export function globalConfText(site: PgbackrestSite): string {
-  const r = site.repository;
   return [
     HEADER.trimEnd(),
     '[global]',
-    `repo1-path=${r.path}`,
-    `repo1-retention-full=${r.retention.full}`,
-    `repo1-retention-diff=${r.retention.diff}`,
-    `repo1-retention-archive=${r.retention.archive}`,
+    ...repositoryLines(site.repository),
     `log-path=${site.logpath}`,
     `lock-path=${site.lockpath}`,
     `spool-path=${site.spoolpath}`,
@@ -138,6 +210,8 @@ export interface Command {
   argv: string[];
   /** As shown to the user (no secret is ever in it: the password is in a passfile). */
   text: string;
+  /** The program, when not pgbackrest itself (ssh to the repository host). */
+  file?: string;
 }
 
 export function command(site: PgbackrestSite, stanza: string, args: string[]): Command {
@@ -153,7 +227,7 @@ export async function runCommand(site: PgbackrestSite, cmd: Command, passfile: s
   // (error 050): the next task waits for it instead of failing, so that it converges.
   for (let waited = 0; ; waited += 500) {
     try {
-      const { stdout } = await run(site.execpath, cmd.argv, { env: commandEnv(passfile), timeout });
+      const { stdout } = await run(cmd.file ?? site.execpath, cmd.argv, { env: commandEnv(passfile), timeout });
       return stdout;
     } catch (err) {
       if (!/ERROR: \[050\]: unable to acquire lock/.test(String((err as Error).message)) || waited >= LOCK_WAIT_MS) throw err;
@@ -176,7 +250,24 @@ export function stanzaOf(l: InstanceLayout): string | null {
 
 /** Whether the stanza exists in the repository (path mode: its backup.info). */
 export function stanzaCreated(site: PgbackrestSite, stanza: string): boolean {
+  if (site.repository.mode !== 'path') return remoteInfo(site, stanza)?.status !== 'missing stanza path';
   return existsSync(join(site.repository.path, 'backup', stanza, 'backup.info'));
+}
+
+/**
+ * A remote repository's view of the stanza (`pgbackrest info`, synchronous: for the provision
+ * phase); null when the repository host cannot be reached.
+ */
+function remoteInfo(site: PgbackrestSite, stanza: string): StanzaFacts | null {
+  if (!existsSync(stanzaConfFile(site, stanza)) || !existsSync(globalConfFile(site))) return null;
+  const cmd = command(site, stanza, [...infoTimeout(site), '--output=json', 'info']);
+  const p = spawnSync(site.execpath, cmd.argv, { env: commandEnv(null), encoding: 'utf8', timeout: 300_000 });
+  if (p.status !== 0) return null;
+  try {
+    return parseInfo(stanza, p.stdout);
+  } catch {
+    return null;
+  }
 }
 
 export interface BackupFact {
@@ -231,13 +322,44 @@ export function parseInfo(stanza: string, json: string): StanzaFacts {
   };
 }
 
+/**
+ * pgBackRest retries an unreachable repository host for two minutes (io-timeout 60 s, twice): its
+ * facts would hold every task of an instance that long. An `info` is a few small reads.
+ */
+const infoTimeout = (site: PgbackrestSite) => (site.repository.mode === 'path' ? [] : ['--io-timeout=5']);
+
+/** Why a TCP connection to host:port fails within 3 s (null: it opens). */
+function unreachable(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (why: string | null) => {
+      socket.destroy();
+      resolve(why);
+    };
+    socket.setTimeout(3000, () => done('no answer within 3 s'));
+    socket.once('connect', () => done(null));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+  });
+}
+
 /** The stanza's facts, read with `pgbackrest info` (a read-only command, also run in check mode). */
 export async function stanzaFacts(site: PgbackrestSite, stanza: string): Promise<StanzaFacts> {
   if (!existsSync(stanzaConfFile(site, stanza)) || !existsSync(globalConfFile(site))) {
     return { stanza, status: 'not configured', backups: [], archive: { min: null, max: null } };
   }
-  const out = await runCommand(site, command(site, stanza, ['--output=json', 'info']), null, 300);
-  return parseInfo(stanza, out);
+  const r = site.repository;
+  if (r.mode !== 'path') {
+    // pgBackRest retries a refused connection for seconds: a closed port is said at once.
+    const why = await unreachable(r.host, r.host_port);
+    if (why) return { stanza, status: `repository host ${r.host}:${r.host_port} unreachable (${why})`, backups: [], archive: { min: null, max: null } };
+  }
+  const out = await runCommand(site, command(site, stanza, [...infoTimeout(site), '--output=json', 'info']), null, 300);
+  const facts = parseInfo(stanza, out);
+  // A repository host that cannot be reached says why in its repo's status (the stanza's says "other").
+  const all = JSON.parse(out) as any[];
+  const repoStatus = all.find((x) => x.name === stanza)?.repo?.[0]?.status;
+  if (repoStatus && repoStatus.code !== 0 && facts.status === 'other') facts.status = String(repoStatus.message).trim();
+  return facts;
 }
 
 /**
@@ -245,6 +367,7 @@ export async function stanzaFacts(site: PgbackrestSite, stanza: string): Promise
  * the provision phase): its [backup:current] section lists the backups.
  */
 export function stanzaHasBackup(site: PgbackrestSite, stanza: string): boolean {
+  if (site.repository.mode !== 'path') return (remoteInfo(site, stanza)?.backups ?? []).some((b) => b.type === 'full');
   let text: string;
   try {
     text = readFileSync(join(site.repository.path, 'backup', stanza, 'backup.info'), 'utf8');
@@ -253,6 +376,67 @@ export function stanzaHasBackup(site: PgbackrestSite, stanza: string): boolean {
   }
   const section = /^\[backup:current\]\n([\s\S]*?)(?:^\[|(?![\s\S]))/m.exec(text);
   return !!section && /^\d{8}-\d{6}F/m.test(section[1]);
+}
+
+/**
+ * What `pgbackrest info` of a stanza of a local repository depends on, read without running it:
+ * backup.info and archive.info (size, mtime), and, for the WAL range, the folders of the archive
+ * (WAL lands in the newest one: its name, entries and mtime). null: remote, or nothing to read.
+ */
+export function repositoryFingerprint(site: PgbackrestSite, stanza: string): string | null {
+  if (site.repository.mode !== 'path') return null;
+  const parts: string[] = [];
+  const stat = (p: string) => {
+    try {
+      const st = statSync(p);
+      parts.push(`${p}:${st.size}:${st.mtimeMs}`);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const archive = join(site.repository.path, 'archive', stanza);
+  if (!stat(join(site.repository.path, 'backup', stanza, 'backup.info')) || !stat(join(archive, 'archive.info'))) return null;
+  for (const id of readdirSync(archive).filter((d) => /^\d+-\d+$/.test(d)).sort()) {
+    const dirs = readdirSync(join(archive, id)).filter((d) => /^[0-9A-F]{16}$/.test(d)).sort();
+    parts.push(`${id}:${dirs.length}:${dirs[0] ?? ''}`);
+    const newest = dirs[dirs.length - 1];
+    if (newest) {
+      stat(join(archive, id, newest));
+      parts.push(`${readdirSync(join(archive, id, newest)).length}`);
+    }
+  }
+  return createHash('sha256').update(parts.join('\n')).digest('hex');
+}
+
+const factsCacheFile = (site: PgbackrestSite, stanza: string) => join(site.configpath, 'cache', `${stanza}.json`);
+
+/**
+ * The stanza's facts for an instance task: the last `pgbackrest info` kept while the repository's
+ * files it read are unchanged (a task that changes nothing runs no pgbackrest process; ~0.1 s
+ * each). Not written in check mode; any doubt (remote repository, unreadable cache) runs `info`.
+ */
+export async function cachedStanzaFacts(site: PgbackrestSite, stanza: string, write: boolean): Promise<StanzaFacts> {
+  const before = repositoryFingerprint(site, stanza);
+  if (before) {
+    try {
+      const cached = JSON.parse(readFileSync(factsCacheFile(site, stanza), 'utf8')) as { fingerprint: string; facts: StanzaFacts };
+      if (cached.fingerprint === before) return cached.facts;
+    } catch {
+      /* none yet, or unreadable: ask pgbackrest */
+    }
+  }
+  const facts = await stanzaFacts(site, stanza);
+  // Kept only if nothing moved while info ran (a WAL segment archived meanwhile: next time).
+  if (write && before && repositoryFingerprint(site, stanza) === before) {
+    try {
+      mkdirSync(dirname(factsCacheFile(site, stanza)), { recursive: true, mode: 0o700 });
+      writeFileAtomic(factsCacheFile(site, stanza), JSON.stringify({ fingerprint: before, facts }), 0o600);
+    } catch {
+      /* a cache only */
+    }
+  }
+  return facts;
 }
 
 /** instance_info's `pgbackrest` fact: the stanza the instance archives to, with its backups (null: none). */
