@@ -16,16 +16,7 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
 # The temBoard test makes its TLS certificate and signing keys with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
-# Performance analysis (docs/analysis.md): PoWA's extensions for each major, its collector, pgBadger, pgCluu (+ sar).
-# Which majors have them is asked of apt's lists: on a fresh machine those are empty until an update.
-analysis=()
-for v in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | cut -d/ -f5); do
-  for p in powa pg-qualstats pg-stat-kcache hypopg; do dpkg -s "postgresql-$v-$p" >/dev/null 2>&1 || analysis+=("postgresql-$v-$p"); done
-done
-if [ ${#analysis[@]} -gt 0 ]; then
-  [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial -e auxfiles)" ] || apt-get update -qq
-  for p in "${analysis[@]}"; do apt-cache show "$p" >/dev/null 2>&1 && missing+=("$p"); done
-fi
+# Performance analysis (docs/analysis.md): PoWA's collector, pgBadger, pgCluu (+ sar for its host section).
 for p in powa-collector pgbadger pgcluu sysstat; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 # The pgBackRest host-ssh test runs its own sshd (as the test user, on a loopback port).
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
@@ -38,6 +29,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# PoWA's extensions for each installed major (the server packages may have come just above).
+analysis=()
+for v in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | cut -d/ -f5); do
+  for p in powa pg-qualstats pg-stat-kcache hypopg; do dpkg -s "postgresql-$v-$p" >/dev/null 2>&1 || analysis+=("postgresql-$v-$p"); done
+done
+if [ ${#analysis[@]} -gt 0 ]; then
+  # Which majors have them is asked of apt's lists: on a fresh machine those are empty until an update.
+  [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v -e lock -e partial -e auxfiles)" ] || apt-get update -qq
+  available=()
+  for p in "${analysis[@]}"; do apt-cache show "$p" >/dev/null 2>&1 && available+=("$p"); done
+  if [ ${#available[@]} -gt 0 ]; then
+    echo "deps.sh: installing ${available[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${available[@]}" >/dev/null
+  fi
 fi
 # Debian's package creates and starts a "main" cluster we do not use: keep it out of the way.
 if command -v pg_lsclusters >/dev/null; then
