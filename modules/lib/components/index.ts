@@ -9,6 +9,7 @@
 //   databases
 //   prometheus   postgres_exporter; after the roles and databases (its role is made in its own sql phase)
 //   temboard     the temBoard agent; likewise
+//   patroni      runs the server (its Service replaces the instance's) and provisions members
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
@@ -17,5 +18,6 @@ import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
 import { rolesComponent } from './roles';
 import { temboardComponent } from './temboard';
+import { patroniComponent } from './patroni';
 
-export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent];
+export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent, patroniComponent];
