@@ -140,27 +140,51 @@ describeIf('a Patroni cluster of three members on etcd', () => {
     for (const n of nodes) expect(run(member(n, { settings: { work_mem: '12MB', max_wal_senders: 12 } })).result.changed).toBe(false);
   });
 
-  test('switchover to a named member', async () => {
-    const r = await fetch(`http://127.0.0.1:${rest.n1}/switchover`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`patroni:${REST_PW}`).toString('base64')}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ leader: 'n1', candidate: 'n3' }),
-    });
-    expect(r.status).toBe(200);
-    await until('n3 leads', leader, (v) => v === 'n3');
+  test('the patroni module: facts, check mode, switchover to a named member, pause and resume', async () => {
+    const info = runModule('patroni', { instance: 'pg_n2' }, { env: sb.env }).result;
+    expect(ok(info)).toBe('ok');
+    expect(info.changed).toBe(false);
+    expect(info.leader).toBe('n1');
+    expect(info.members).toHaveLength(3);
+    expect(info.sync_standby).toHaveLength(1);
+    // With synchronous_mode, Patroni switches over to the synchronous standby only.
+    const target = info.sync_standby[0] as string;
+    const planned = runModule('patroni', { instance: 'pg_n1', action: 'switchover', candidate: target }, { env: sb.env, check: true }).result;
+    expect(planned.changed).toBe(true);
+    expect(planned.changes).toEqual([`switchover of cluster main from n1 to ${target}`]);
+    expect(await leader()).toBe('n1');
+    const done = runModule('patroni', { instance: 'pg_n1', action: 'switchover', candidate: target }, { env: sb.env }).result;
+    expect(ok(done)).toBe('ok');
+    expect(done.leader).toBe(target);
+    expect(await leader()).toBe(target);
+    expect(runModule('patroni', { instance: 'pg_n1', action: 'switchover', candidate: target }, { env: sb.env }).result.changed).toBe(false);
     await until('n1 replicates again', async () => (await roles()).n1, (v) => /replica|sync_standby/.test(v ?? ''));
+    const paused = runModule('patroni', { instance: 'pg_n1', action: 'pause' }, { env: sb.env }).result;
+    expect([ok(paused), paused.changed, paused.paused]).toEqual(['ok', true, true]);
+    expect(runModule('patroni', { instance: 'pg_n1', action: 'pause' }, { env: sb.env }).result.changed).toBe(false);
+    const resumed = runModule('patroni', { instance: 'pg_n1', action: 'resume' }, { env: sb.env }).result;
+    expect([ok(resumed), resumed.changed, resumed.paused]).toEqual(['ok', true, false]);
+    // max_wal_senders (changed above, through the DCS) waits for a restart on every member.
+    const restarted = runModule('patroni', { instance: 'pg_n1', action: 'restart' }, { env: sb.env }).result;
+    expect(ok(restarted)).toBe('ok');
+    expect(restarted.changes).toHaveLength(3);
+    expect(restarted.changes[2]).toBe(`restart member ${target} (pending restart)`);
+    expect(restarted.members.filter((m: { pending_restart: boolean }) => m.pending_restart)).toEqual([]);
+    expect(sql('n1', 'SHOW max_wal_senders')).toBe('12');
+    expect(runModule('patroni', { instance: 'pg_n1', action: 'restart' }, { env: sb.env }).result.changed).toBe(false);
   });
 
   test('a replica stopped and started again', async () => {
-    const stopped = run(member('n2', { settings: { work_mem: '12MB', max_wal_senders: 12 }, state: 'stopped' })).result;
+    const replica = (await roles()).n2 === 'leader' ? 'n1' : 'n2';
+    const stopped = run(member(replica, { settings: { work_mem: '12MB', max_wal_senders: 12 }, state: 'stopped' })).result;
     expect(ok(stopped)).toBe('ok');
     expect(stopped.changed).toBe(true);
-    expect(existsSync(join(datadir.n2, 'postmaster.pid'))).toBe(false);
-    const started = run(member('n2', { settings: { work_mem: '12MB', max_wal_senders: 12 } })).result;
+    expect(existsSync(join(datadir[replica], 'postmaster.pid'))).toBe(false);
+    const started = run(member(replica, { settings: { work_mem: '12MB', max_wal_senders: 12 } })).result;
     expect(ok(started)).toBe('ok');
     expect(started.changed).toBe(true);
     expect(started.patroni.state).toBe('running');
-    await until('two streaming replicas', async () => sql('n3', "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"), (v) => v === '2');
+    await until('two streaming replicas', async () => sql((await leader())!, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"), (v) => v === '2');
   });
 
   test('kill -9 of the leader under a synchronous write load: a new leader, no acknowledged transaction lost, the old leader rejoins', async () => {
