@@ -24,6 +24,9 @@ export function patroniDaemon(settings: SiteSettings, files: MemberFiles): Compa
     argv: [patroniSite(settings).execpath, files.configFile],
     logFile: files.logFile,
     pidFile: files.pidFile,
+    // Beside the YAML (its folder exists once the member is provisioned): daemon.ts does not
+    // make the folder of its default environment file ({prefix}/etc/daemons).
+    envFile: files.configFile.replace(/(\.ya?ml)?$/, '.env'),
   });
 }
 
