@@ -115,7 +115,12 @@ export async function runPatroni(o: PatroniOptions, ctx: ModuleContext): Promise
           commands: [`POST ${at(m).base}/restart`],
           async apply() {
             await post(at(m), '/restart', { restart_pending: true });
-            await until(`member ${m.name} running`, timeout, async () => (await statusOf(at(m), '/health')) === 200);
+            // Done when the member runs again with nothing pending (its /health may still say
+            // 200 for a moment after the request).
+            await until(`member ${m.name} restarted`, timeout, async () => {
+              const p = await getJson<{ state?: string; pending_restart?: boolean }>(at(m), '/patroni');
+              return p.state === 'running' && !p.pending_restart;
+            });
           },
         });
       }
