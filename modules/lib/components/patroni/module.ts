@@ -115,11 +115,12 @@ export async function runPatroni(o: PatroniOptions, ctx: ModuleContext): Promise
           commands: [`POST ${at(m).base}/restart`],
           async apply() {
             await post(at(m), '/restart', { restart_pending: true });
-            // Done when the member runs again with nothing pending (its /health may still say
-            // 200 for a moment after the request).
+            // Done when the cluster (the DCS, as the facts read it) shows the member running with
+            // nothing pending: its /health may still say 200 just after the request, and its
+            // member key is updated at its next loop.
             await until(`member ${m.name} restarted`, timeout, async () => {
-              const p = await getJson<{ state?: string; pending_restart?: boolean }>(at(m), '/patroni');
-              return p.state === 'running' && !p.pending_restart;
+              const now = (await getJson<ClusterJson>(self, '/cluster')).members.find((x) => x.name === m.name);
+              return now?.state === 'running' && !now.pending_restart;
             });
           },
         });
