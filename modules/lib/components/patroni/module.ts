@@ -120,7 +120,7 @@ export async function runPatroni(o: PatroniOptions, ctx: ModuleContext): Promise
             // member key is updated at its next loop.
             await until(`member ${m.name} restarted`, timeout, async () => {
               const now = (await getJson<ClusterJson>(self, '/cluster')).members.find((x) => x.name === m.name);
-              return now?.state === 'running' && !now.pending_restart;
+              return (now?.state === 'running' || now?.state === 'streaming') && !now.pending_restart;
             });
           },
         });
