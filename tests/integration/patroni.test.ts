@@ -5,7 +5,7 @@
 // with every acknowledged transaction on the new leader; the old leader rejoins. Drop removes
 // the cluster from etcd with its last member.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runModule, type RunOptions } from '../helpers/module';
 import { ETCD, ETCDCTL, startEtcd, type EtcdCluster } from '../helpers/etcd';
@@ -103,6 +103,18 @@ describeIf('a Patroni cluster of three members on etcd', () => {
     expect(result.changes).toContain('bootstrap Patroni cluster main with member 15/pg_n1'.replace('15', result.version));
     expect(existsSync(join(sb.dir, 'srv', 'etc', 'patroni'))).toBe(false);
     expect(JSON.stringify(result)).not.toContain('rest\'pw');
+  });
+
+  test('clear errors: patroni with standby, a standalone instance made a member', () => {
+    const both = run(member('n1', { standby: { primary_conninfo: 'host=127.0.0.1 port=1' } })).result;
+    expect(both.failed).toBe(true);
+    expect(both.msg).toMatch(/option 'patroni': excludes option 'standby'/);
+    const solo = { name: 'solo', port: pg.n1, settings: { listen_addresses: '127.0.0.1' } };
+    expect(ok(run(solo).result)).toBe('ok');
+    const converted = run({ ...member('n1'), name: 'solo' }).result;
+    expect(converted.failed).toBe(true);
+    expect(converted.msg).toMatch(/standalone instance; converting it to a Patroni member is not supported/);
+    expect(ok(run({ name: 'solo', state: 'absent' }).result)).toBe('ok');
   });
 
   test('the first member bootstraps, the next two are cloned: one leader, two streaming replicas', async () => {
@@ -220,6 +232,7 @@ describeIf('a Patroni cluster of three members on etcd', () => {
     }
     expect(etcdKeys()).toBe('');
     expect(run({ name: 'pg_n1', state: 'absent' }).result.changed).toBe(false);
+    expect(existsSync(join(sb.dir, 'srv', 'etc', 'patroni')) ? readdirSync(join(sb.dir, 'srv', 'etc', 'patroni')) : []).toEqual([]);
   });
 
   test('no secret leaked', async () => expect((await secrets.finish()).leaks).toEqual([]));
