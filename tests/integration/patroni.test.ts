@@ -200,6 +200,25 @@ describeIf('a Patroni cluster of three members on etcd', () => {
     await until('two streaming replicas', async () => sql((await leader())!, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"), (v) => v === '2');
   });
 
+  test('the patroni module: failover to the synchronous standby, reinit of a replica', async () => {
+    const before = runModule('patroni', { instance: 'pg_n1' }, { env: sb.env }).result;
+    const target = before.sync_standby[0] as string;
+    const failover = runModule('patroni', { instance: 'pg_n1', action: 'failover', candidate: target }, { env: sb.env }).result;
+    expect(ok(failover)).toBe('ok');
+    expect(failover.changes).toEqual([`failover of cluster main from ${before.leader} to ${target}`]);
+    expect(await leader()).toBe(target);
+    const replica = nodes.find((n) => n !== target)!;
+    await until(`${replica} replicates`, async () => (await roles())[replica], (v) => /replica|sync_standby/.test(v ?? ''));
+    const missing = runModule('patroni', { instance: 'pg_n1', action: 'failover' }, { env: sb.env }).result;
+    expect(missing.msg).toMatch(/option 'candidate': required by action=failover/);
+    const reinit = runModule('patroni', { instance: `pg_${replica}`, action: 'reinit' }, { env: sb.env }).result;
+    expect(ok(reinit)).toBe('ok');
+    expect(reinit.changes).toEqual([`rebuild member ${replica} from the leader`]);
+    await until(`${replica} streams again`, async () => sql(target, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"), (v) => v === '2');
+    const refused = runModule('patroni', { instance: 'pg_n1', action: 'reinit', member: target }, { env: sb.env }).result;
+    expect(refused.msg).toMatch(/is the leader; only a replica is rebuilt/);
+  });
+
   test('kill -9 of the leader under a synchronous write load: a new leader, no acknowledged transaction lost, the old leader rejoins', async () => {
     const old = (await leader())!;
     sql(old, 'CREATE TABLE acked (id bigint PRIMARY KEY)');
