@@ -14,6 +14,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 # The satellites the integration tests run: Debian's postgres_exporter and pgBackRest.
 [ -x /usr/bin/prometheus-postgres-exporter ] || missing+=(prometheus-postgres-exporter)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
+# High availability (issue 9): Patroni and etcd (server and etcdctl) for the patroni test and bench.
+[ -x /usr/bin/patroni ] && [ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing+=(patroni etcd-server etcd-client)
 # The temBoard test makes its TLS certificate and signing keys with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
 # Performance analysis (docs/analysis.md): PoWA's collector, pgBadger, pgCluu (+ sar for its host section).

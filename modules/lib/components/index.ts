@@ -11,6 +11,7 @@
 //   temboard     the temBoard agent; likewise
 //   powa         PoWA's libraries, role and database (its role and database made in its own sql phase)
 //   logging      logging presets: parameters only
+//   patroni      runs the server (its Service replaces the instance's) and provisions members
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
@@ -21,5 +22,9 @@ import { rolesComponent } from './roles';
 import { temboardComponent } from './temboard';
 import { powaComponent } from './powa';
 import { loggingComponent } from './logging';
+import { patroniComponent } from './patroni';
 
-export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent, powaComponent, loggingComponent];
+export const COMPONENTS: InstanceComponent[] = [
+  pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent, powaComponent, loggingComponent,
+  patroniComponent,
+];

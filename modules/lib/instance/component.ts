@@ -7,6 +7,7 @@
 // The order of the lifecycle, written down once (create.ts, update.ts, drop.ts follow it):
 //
 //   every task   check        before anything is written, in registration order
+//                server       a component may run the server instead of the instance's service
 //                parameters   merged into socle.conf with the user's `settings`
 //   creation     provision    the first component that returns one replaces initdb
 //                             (a standby's base backup, a restore from a backup)
@@ -29,6 +30,7 @@ import type { SiteSettings } from '../settings';
 import type { ConfValue } from './config';
 import type { InstanceLayout } from './layout';
 import type { CompanionService } from '../daemon';
+import type { Service } from './service';
 import type { Current } from './state';
 import type { InstanceSession } from './target';
 
@@ -51,6 +53,12 @@ export interface ComponentContext {
   onUndo(fn: () => Promise<void>): void;
   /** A private file of component `name` for this instance: `{prefix}/etc/<name>/<version>-<instance><suffix>` (its folder is 0700). */
   privateFile(name: string, suffix: string): string;
+  /**
+   * The parameters the core writes into socle.conf (the user's `settings` merged with every
+   * component's needs), for a component that hands them to another program (Patroni). Not to
+   * be called from `parameters` (it is computed from them).
+   */
+  parameters(): Record<string, ConfValue>;
 }
 
 /** postgresql.conf parameters a component needs. */
@@ -105,6 +113,13 @@ export interface InstanceComponent {
   check?(c: ComponentContext): void | Promise<void>;
   parameters?(c: ComponentContext): ParameterNeeds;
   provision?(c: ComponentContext): Provision | null;
+  /**
+   * A component that runs the server itself (Patroni): its Service replaces the instance's own
+   * (pg_ctl or the instance's systemd unit) for start, stop, restart, reload and install, in
+   * every lifecycle; the first component that returns one wins. Such a component usually
+   * provisions the data directory too.
+   */
+  server?(c: ComponentContext): Service | null;
   /** The component's files (and anything else done without the server), at creation and update: only what differs. */
   configure?(c: ComponentContext): Step[] | Promise<Step[]>;
   /** Services started after the instance and stopped before it; removed at drop. */

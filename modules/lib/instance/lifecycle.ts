@@ -12,7 +12,9 @@ import { applySteps, report, type Step } from '../plan';
 import type { ModuleContext, ModuleResult } from '../runtime';
 import type { SiteSettings } from '../settings';
 import type { ComponentContext, InstanceComponent, Lifecycle, ServerState } from './component';
-import type { ComponentParameters } from './config';
+import { managedParameters, type ComponentParameters } from './config';
+import type { Service } from './service';
+import { rejectReservedSettings } from './state';
 import type { InstanceLayout } from './layout';
 import type { Current } from './state';
 import { inSession } from './target';
@@ -28,12 +30,24 @@ export function componentsFor(
   args: { opts: InstanceSpec; settings: SiteSettings; layout: InstanceLayout; module: ModuleContext; lifecycle: Lifecycle; current: Current; port: number },
 ): Components {
   const undo: Array<() => Promise<void>> = [];
-  const context: ComponentContext = {
+  const k: Components = { list: [], context: null as unknown as ComponentContext, undo };
+  k.context = {
     ...args,
     onUndo: (fn) => undo.push(fn),
     privateFile: (name, suffix) => join(args.settings.prefix, 'etc', name, `${args.layout.version}-${args.layout.name}${suffix}`),
+    parameters: () => managedParameters(args.layout, args.port, rejectReservedSettings(args.opts.settings ?? {}), componentParameters(k)),
   };
-  return { list: all.filter((c) => c.declared(context)), context, undo };
+  k.list = all.filter((c) => c.declared(k.context));
+  return k;
+}
+
+/** The Service of a component that runs the server (Patroni), or null: the instance's own then. */
+export function serverOf(k: Components): Service | null {
+  for (const c of k.list) {
+    const s = c.server?.(k.context);
+    if (s) return s;
+  }
+  return null;
 }
 
 /** Creates the folder of a component's private file (0700), for use in steps' apply(). */

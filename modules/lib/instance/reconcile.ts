@@ -11,7 +11,7 @@ import type { InstanceComponent, InstanceSpec } from './component';
 import { create } from './create';
 import { drop } from './drop';
 import { layout, resolveVersion } from './layout';
-import { checkComponents, componentsFor, withComponents } from './lifecycle';
+import { checkComponents, componentsFor, serverOf, withComponents } from './lifecycle';
 import { serviceFor } from './service';
 import { inspect, type Current } from './state';
 import { update } from './update';
@@ -28,10 +28,11 @@ export function reconcileInstance(components: InstanceComponent[]) {
       const current = inspect(l);
       // An omitted port keeps the instance where it is (a new one gets PostgreSQL's default).
       opts = { ...opts, port: opts.port ?? (current.exists ? currentPort(current) : undefined) ?? 5432 };
-      const service = serviceFor(settings, l);
       const lifecycle = opts.state === 'absent' ? 'drop' : current.exists ? 'update' : 'create';
       const k = componentsFor(components, { opts, settings, layout: l, module: ctx, lifecycle, current, port: opts.port });
       await checkComponents(k);
+      // A component may run the server itself (Patroni); else the instance's own service.
+      const service = serverOf(k) ?? serviceFor(settings, l);
       if (lifecycle === 'drop') return drop(settings, l, current, service, k, opts);
       const result = current.exists ? await update(settings, l, current, service, k, opts) : await create(settings, l, current, service, k, opts);
       return withComponents(result, k, current.exists);
