@@ -75,8 +75,13 @@ async function defaultInstance(options: Record<string, any>): Promise<void> {
   options.instance = `${all[0].version}/${all[0].name}`;
 }
 
-function mustExist(options: Record<string, any>): void {
-  instanceLayout(options.name, options.version);
+async function mustExist(options: Record<string, any>): Promise<void> {
+  try {
+    instanceLayout(options.name, options.version);
+  } catch (err) {
+    if (err instanceof NotFound) throw new CliError(err.message, EXIT.NOT_FOUND);
+    throw err;
+  }
 }
 
 async function refuseExisting(options: Record<string, any>): Promise<void> {
@@ -117,10 +122,10 @@ function printOne(inv: Invocation, row: Record<string, unknown> | undefined, wha
 
 const ROLE_SQL = `SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
   r.rolcreaterole AS createrole, r.rolinherit AS inherit, r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
-  r.rolconnlimit AS connection_limit, r.rolvaliduntil::text AS valid_until, r.rolpassword IS NOT NULL AS has_password,
-  coalesce((SELECT array_agg(g.rolname ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}') AS memberships,
+  r.rolconnlimit AS connection_limit, r.rolvaliduntil::text AS valid_until, (SELECT a.rolpassword IS NOT NULL FROM pg_authid a WHERE a.oid = r.oid) AS has_password,
+  coalesce((SELECT array_agg(g.rolname::text ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}'::text[]) AS memberships,
   coalesce(r.rolconfig, '{}') AS configuration
-  FROM pg_authid r WHERE r.rolname !~ '^pg_'`;
+  FROM pg_roles r WHERE r.rolname !~ '^pg_'`;
 
 const DATABASE_SQL = `SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
   d.datcollate AS collation, d.datconnlimit AS connection_limit, t.spcname AS tablespace, pg_database_size(d.oid) AS size,
@@ -153,6 +158,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'Change an instance: what is given, everything else kept as it is',
       module: 'instance', args: NAME, exclude: ['state', 'data_checksums', 'locale', 'encoding'], changes: true,
       prepare: async (o) => {
+        await mustExist(o);
         const cur = currentManifest(o.name, o.version);
         Object.assign(o, { ...cur, ...o, settings: { ...(cur.settings as object), ...o.settings }, auth: { ...(cur.auth as object), ...o.auth } });
       },
@@ -162,12 +168,12 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       module: 'instance', args: NAME, fixed: { state: 'absent' }, changes: true,
       exclude: ['port', 'settings', 'surole_password', 'replrole_password', 'data_checksums', 'locale', 'encoding', 'auth', 'restart_on_changes', 'roles', 'databases', 'standby', 'replication_slots', 'pgbackrest', 'prometheus', 'temboard'],
       confirm: (o) => `Drop instance ${o.version ? `${o.version}/` : ''}${o.name} and all its data?`,
-      prepare: async (o) => mustExist(o),
+      prepare: mustExist,
     },
-    start: { summary: 'Start an instance and its companion services', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('start') },
-    stop: { summary: 'Stop an instance and its companion services', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('stop') },
-    restart: { summary: 'Restart an instance (starts it when stopped)', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('restart') },
-    reload: { summary: 'Reload the configuration of a running instance', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('reload') },
+    start: { summary: 'Start an instance and its companion services', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('start'), prepare: mustExist },
+    stop: { summary: 'Stop an instance and its companion services', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('stop'), prepare: mustExist },
+    restart: { summary: 'Restart an instance (starts it when stopped)', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('restart'), prepare: mustExist },
+    reload: { summary: 'Reload the configuration of a running instance', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('reload'), prepare: mustExist },
     promote: {
       summary: 'Promote a standby instance',
       module: 'instance', args: NAME, changes: true,
@@ -183,13 +189,13 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     },
     status: {
       summary: 'Whether an instance runs (exit code 0 running, 3 stopped)',
-      module: 'instance_info', args: NAME,
+      module: 'instance_info', args: NAME, prepare: mustExist,
       render: (r) => `instance ${r.version}/${r.name} is ${r.status}`,
       exitCode: (r) => (r.status === 'running' ? EXIT.OK : EXIT.NOT_RUNNING),
     },
     get: {
       summary: 'The facts of an instance (port, status, directories, settings, components)',
-      module: 'instance_info', args: NAME,
+      module: 'instance_info', args: NAME, prepare: mustExist,
       render: (r) => facts(Object.fromEntries(Object.entries(r).filter(([k]) => !['changed', 'msg', 'env'].includes(k)))),
     },
     list: {
@@ -199,7 +205,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     },
     env: {
       summary: 'The libpq environment of an instance, as shell exports (eval "$(socle instance env main)")',
-      module: 'instance_info', args: NAME,
+      module: 'instance_info', args: NAME, prepare: mustExist,
       render: (r) => Object.entries(r.env as Record<string, string>).map(([k, v]) => `export ${k}=${shellQuote(v)}`).join('\n'),
     },
     logs: {

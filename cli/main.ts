@@ -117,6 +117,10 @@ function parseArgv(argv: string[], cmd: Command | null): Parsed {
     const f = flags.find((x) => x.name === n);
     return f ? !['bool', 'secret'].includes(f.kind) : false;
   };
+  const known = (name: string) => {
+    const n = name.replace(/_/g, '-');
+    return flags.some((f) => f.name === n || (f.kind === 'bool' && `no-${f.name}` === n) || (f.kind === 'secret' && `${f.name}-file` === n));
+  };
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i];
     if (tok === '--') {
@@ -161,6 +165,8 @@ function parseArgv(argv: string[], cmd: Command | null): Parsed {
       else if (name === 'quiet') inv.quiet = true;
     } else if (tok.length === 2) {
       throw new UsageError(`unknown option ${tok} (see --help)`);
+    } else if (!known(name)) {
+      throw new UsageError(`unknown option --${name} (see --help)`);
     } else if (moduleTakesValue(name)) {
       given.push([name, next()]);
     } else {
@@ -246,7 +252,9 @@ main(process.argv.slice(2)).then(finish, (err: unknown) => {
     process.stderr.write(`socle: ${(err as Error).message}\n`);
     finish((err as Error).constructor.name === 'NotFound' || /does not exist/.test((err as Error).message) ? EXIT.NOT_FOUND : EXIT.FAILED);
   } else {
-    process.stderr.write(`socle: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    // A server's error (a query of a listing): its message; the stack only at -vvv.
+    const verbose = process.argv.some((a) => /^-v{3,}$/.test(a));
+    process.stderr.write(`socle: ${verbose ? (err as Error)?.stack ?? String(err) : (err as Error)?.message ?? String(err)}\n`);
     finish(EXIT.FAILED);
   }
 });

@@ -7,9 +7,10 @@ import { type Flag, secretEnv, UsageError } from './flags';
 export function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
   return new Promise((resolve, reject) => {
+    // Raw mode (no echo) before the question: an answer typed as soon as it shows is not echoed.
+    stdin.setRawMode(true);
     process.stderr.write(question);
     let value = '';
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.setEncoding('utf8');
     const done = (err?: Error) => {
