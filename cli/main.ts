@@ -101,7 +101,7 @@ interface Parsed {
 
 const GLOBAL_VALUE = new Set(['output', 'site-settings']);
 const GLOBAL_BOOL = new Set(['dry-run', 'diff', 'yes', 'quiet', 'help']);
-const SHORT: Record<string, string> = { o: 'output', y: 'yes', q: 'quiet', h: 'help' };
+const SHORT: Record<string, string> = { o: 'output', y: 'yes', q: 'quiet', h: 'help', i: 'instance', n: 'lines', f: 'file' };
 
 /** Splits argv into positionals, module flags, the command's own flags and the global ones. */
 function parseArgv(argv: string[], cmd: Command | null): Parsed {
@@ -163,10 +163,8 @@ function parseArgv(argv: string[], cmd: Command | null): Parsed {
       else if (name === 'diff') inv.diff = true;
       else if (name === 'yes') inv.yes = true;
       else if (name === 'quiet') inv.quiet = true;
-    } else if (tok.length === 2) {
-      throw new UsageError(`unknown option ${tok} (see --help)`);
     } else if (!known(name)) {
-      throw new UsageError(`unknown option --${name} (see --help)`);
+      throw new UsageError(`unknown option ${tok.startsWith('--') ? `--${name}` : tok} (see --help)`);
     } else if (moduleTakesValue(name)) {
       given.push([name, next()]);
     } else {
