@@ -206,6 +206,8 @@ function writeSanityIgnores(tree: string, modules: string[]): void {
     `plugins/modules/${m}.js shebang  # Node module: \`#!/usr/bin/node\` (so ansible_node_interpreter can override it); the test knows only Python/PowerShell interpreters and extensions`,
     `plugins/modules/${m}.js validate-modules:invalid-extension  # Node module bundled as .js (ansible-doc reads its docs from ${m}.yml); the test wants .py or .ps1`,
   ]);
+  // The socle command is a Node program too (files/socle, installed by the setup role).
+  lines.push('files/socle shebang  # the socle command, a Node program: `#!/usr/bin/node`; the test knows only Python/PowerShell interpreters');
   mkdirSync(join(tree, 'tests', 'sanity'), { recursive: true });
   for (const core of SANITY_CORE_VERSIONS) writeFileSync(join(tree, 'tests', 'sanity', `ignore-${core}.txt`), lines.join('\n') + '\n');
 }
