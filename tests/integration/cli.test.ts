@@ -300,6 +300,7 @@ describe('an instance with roles and databases', () => {
   });
 
   test('no password was ever printed, nor written in the server logs', () => {
+    for (const secret of [BACKUP_PASSWORD]) expect(printed.filter((t) => t.includes(secret))).toEqual([]);
     for (const secret of [PASSWORD, PROMPTED]) {
       expect(printed.filter((t) => t.includes(secret))).toEqual([]);
     }
@@ -307,5 +308,49 @@ describe('an instance with roles and databases', () => {
     const logs = serverLogs(sb.dir);
     expect(logs).toContain('ALTER ROLE');
     for (const secret of [PASSWORD, PROMPTED]) expect(logs.includes(secret)).toBe(false);
+  });
+});
+
+const BACKUP_PASSWORD = 'backup-secret-77';
+
+// Backups: the pgbackrest module behind `instance backup|backups|restore` and `pgbackrest info`,
+// with Debian's pgbackrest and a repository in a sandbox of its own.
+(existsSync('/usr/bin/pgbackrest') ? describe : describe.skip)('backups with pgBackRest', () => {
+  let bsb: Sandbox;
+  let saved: Sandbox;
+  beforeAll(async () => {
+    saved = sb;
+    bsb = makeSandbox('socle-cli-bk-');
+    bsb.writeSettings({ pgbackrest: { repository: { mode: 'path', path: join(bsb.dir, 'repo') } } });
+    sb = bsb;
+  });
+  afterAll(() => {
+    sb = saved;
+    bsb.cleanup();
+  });
+
+  test('create with a stanza, backup (progress shown), backups, info, restore into a new instance', async () => {
+    const p1 = await freePort();
+    const p2 = await freePort();
+    const pw = join(bsb.dir, 'backup.password');
+    writeFileSync(pw, BACKUP_PASSWORD, { mode: 0o600 });
+    ok(['instance', 'create', 'bk', '--port', String(p1), '--pgbackrest-stanza', 'bk', '--pgbackrest-password-file', pw]);
+    const info = jsonOf(['instance', 'get', 'bk']);
+    psql(info.env, 'CREATE TABLE kept AS SELECT 1 AS x');
+    const plan = ok(['instance', 'backup', 'bk', '--type', 'full', '--dry-run']);
+    expect(plan).toMatch(/pgbackrest .*--type=full.* backup/);
+    expect(jsonOf(['instance', 'backups', 'bk']).backups).toEqual([]);
+    const backup = socle(['instance', 'backup', 'bk', '--type', 'full']);
+    expect(backup.status).toBe(0);
+    expect(backup.stderr).toMatch(/^\.\.\. .*backup/m);
+    const backups = jsonOf(['instance', 'backups', 'bk']).backups;
+    expect(backups).toEqual([expect.objectContaining({ type: 'full' })]);
+    expect(ok(['instance', 'backups', 'bk'])).toMatch(/^LABEL\s+TYPE[\s\S]*full/);
+    expect(jsonOf(['pgbackrest', 'info', 'bk'])).toEqual(expect.objectContaining({ stanza: 'bk', status: 'ok' }));
+    ok(['instance', 'restore', 'bk', '--to-name', 'bk2', '--to-port', String(p2)]);
+    const restored = jsonOf(['instance', 'get', 'bk2']);
+    expect(psql(restored.env, 'SELECT x FROM kept')).toBe('1');
+    ok(['instance', 'drop', 'bk2', '--yes']);
+    ok(['instance', 'drop', 'bk', '--yes']);
   });
 });
