@@ -27,7 +27,8 @@ export interface Flag {
 
 /** Ansible markup (C(x), O(x), RV(x), M(x)...) as plain text. */
 export function plain(text: string): string {
-  return text.replace(/\b(?:RV|[BICULMOVEP])\(([^()]*)\)/g, (_m, inner: string) => inner.replace(/=.*$/, (v) => v).replace(/^[a-z.]+#module:/, ''));
+  // O(socle.postgresql.instance#module:pgbackrest) names another module's option: its name is enough here.
+  return text.replace(/\b(?:RV|[BICULMOVEP])\(([^()]*)\)/g, (_m, inner: string) => inner.replace(/^[a-z_.]+#module:/, ''));
 }
 
 function flagName(path: string[]): string {

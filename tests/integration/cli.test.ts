@@ -354,3 +354,39 @@ const BACKUP_PASSWORD = 'backup-secret-77';
     ok(['instance', 'drop', 'bk', '--yes']);
   });
 });
+
+// A standby made with `apply -f` (the instance module's standby option), promoted by the command.
+describe('promote', () => {
+  let psb: Sandbox;
+  let saved: Sandbox;
+  beforeAll(() => {
+    saved = sb;
+    psb = makeSandbox('socle-cli-ha-');
+    psb.writeSettings({ postgresql: { replrole: 'replicator' } });
+    sb = psb;
+  });
+  afterAll(() => {
+    sb = saved;
+    psb.cleanup();
+  });
+
+  test('a standby is promoted; promoting a primary is refused', async () => {
+    const p1 = await freePort();
+    const p2 = await freePort();
+    const replPassword = join(psb.dir, 'repl.password');
+    writeFileSync(replPassword, 'repl-secret-5\n', { mode: 0o600 });
+    ok(['instance', 'create', 'primary', '--port', String(p1), '--replrole-password-file', replPassword]);
+    const manifest = join(psb.dir, 'standby.yml');
+    writeFileSync(manifest, dump({ name: 'standby', port: p2, standby: { primary_conninfo: `host=127.0.0.1 port=${p1}`, password: 'repl-secret-5' } }), { mode: 0o600 });
+    ok(['apply', '-f', manifest]);
+    expect(jsonOf(['instance', 'get', 'standby']).replication.role).toBe('standby');
+    expect(ok(['instance', 'promote', 'standby', '--dry-run'])).toMatch(/pg_ctl promote/);
+    expect(jsonOf(['instance', 'get', 'standby']).replication.role).toBe('standby');
+    ok(['instance', 'promote', 'standby']);
+    expect(jsonOf(['instance', 'get', 'standby']).replication.role).toBe('primary');
+    const again = socle(['instance', 'promote', 'standby']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('is not a standby');
+    expect(printed.filter((t) => t.includes('repl-secret-5'))).toEqual([]);
+  });
+});
