@@ -3,7 +3,7 @@
 // that reads the current state first. Adding a command (a new module's) is one entry here: its
 // flags come from the module's schema. A command whose module is not in this build (patroni,
 // dumps: modules that other work adds) says so and exits with EXIT.UNAVAILABLE.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { load as loadYaml } from 'js-yaml';
@@ -211,7 +211,11 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     logs: {
       summary: 'The end of the newest PostgreSQL log file of an instance',
       args: NAME,
-      extra: [VERSION_FLAG, { name: 'lines', short: 'n', kind: 'scalar', description: 'Number of lines (default 50; 0 for the whole file).' }],
+      extra: [
+        VERSION_FLAG,
+        { name: 'lines', short: 'n', kind: 'scalar', description: 'Number of lines (default 50; 0 for the whole file).' },
+        { name: 'follow', kind: 'bool', description: 'Keep printing what the server writes, following it to a new log file (Ctrl-C stops).' },
+      ],
       run: async (inv, o) => {
         const { l } = instanceLayout(o.name, inv.extra.version);
         const file = newestLog(l.logDir);
@@ -220,6 +224,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
         if (!Number.isInteger(n) || n < 0) throw new UsageError(`--lines must be a whole number, got "${inv.extra.lines}"`);
         const textAll = readFileSync(file, 'utf8');
         process.stdout.write(n === 0 ? textAll : tail(textAll, n) + '\n');
+        if (inv.extra.follow) await follow(l.logDir, file, Buffer.byteLength(textAll));
         return EXIT.OK;
       },
     },
@@ -393,6 +398,29 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     },
   },
 };
+
+/** Prints what is appended to the log, and the next file when the server rotates to one; until Ctrl-C. */
+async function follow(dir: string, first: string, offset: number): Promise<never> {
+  let file = first;
+  let pos = offset;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const size = existsSync(file) ? statSync(file).size : 0;
+    if (size > pos) {
+      const fd = openSync(file, 'r');
+      const buf = Buffer.alloc(size - pos);
+      readSync(fd, buf, 0, buf.length, pos);
+      closeSync(fd);
+      process.stdout.write(buf);
+      pos = size;
+    }
+    const newest = newestLog(dir);
+    if (newest && newest !== file && size <= pos) {
+      file = newest;
+      pos = 0;
+    }
+  }
+}
 
 function readPort(managedConf: string): string | null {
   if (!existsSync(managedConf)) return null;
