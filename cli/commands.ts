@@ -8,11 +8,9 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { load as loadYaml } from 'js-yaml';
 import { withConnection, type Connection } from '../modules/lib/pg/client';
-import { loadSettings } from '../modules/lib/settings';
 import { runningState } from '../modules/lib/instance/status';
 import { envFacts } from '../modules/lib/instance/state';
-import { tail } from '../modules/lib/exec';
-import { shellQuote } from '../modules/lib/exec';
+import { shellQuote, tail } from '../modules/lib/exec';
 import type { ModuleDefinition } from '../modules/lib/runtime';
 import { secretPaths as infoSecretPaths, validate as validateInfo } from '../modules/generated/instance_info';
 import { currentManifest, instanceLayout, listInstances, NotFound, serviceOperation, type ServiceOp } from './instances';
@@ -180,10 +178,10 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       exclude: ['state', 'port', 'settings', 'surole_password', 'replrole_password', 'data_checksums', 'locale', 'encoding', 'auth', 'restart_on_changes', 'roles', 'databases', 'standby', 'replication_slots', 'pgbackrest', 'prometheus', 'temboard'],
       prepare: async (o) => {
         const cur = currentManifest(o.name, o.version);
-        const { settings, l } = instanceLayout(o.name, o.version);
+        const { l } = instanceLayout(o.name, o.version);
+        // The replication component wants the upstream repeated with status: promoted.
         const conninfo = readStandbyConninfo(l.datadir);
         if (conninfo === null) throw new CliError(`instance ${l.id} is not a standby`, EXIT.FAILED);
-        void settings;
         Object.assign(o, cur, { state: 'started', standby: { primary_conninfo: conninfo, status: 'promoted' } });
       },
     },
@@ -439,4 +437,3 @@ function readStandbyConninfo(datadir: string): string | null {
   return '';
 }
 
-export { loadSettings };

@@ -3,7 +3,7 @@
 // and reading back the declared state of an existing one (alter, promote), so that a command that
 // changes one thing runs the instance module with everything else as it is. All of it with the
 // modules' own code: layout, services, components, locks, plans.
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { COMPONENTS } from '../modules/lib/components';
 import { withLock } from '../modules/lib/lock';
@@ -174,8 +174,4 @@ function authOf(hba: string | null): Record<string, string> | null {
     if (cols[0] === 'hostssl' && cols[1] === 'all') auth.hostssl = cols[4];
   }
   return auth;
-}
-
-export function hasInstances(): boolean {
-  return existsSync(loadSettings().prefix);
 }
