@@ -35,6 +35,10 @@ export interface Command {
   fixed?: Record<string, unknown>;
   /** Options not offered as flags. */
   exclude?: string[];
+  /** Only these options are flags (besides the positionals). */
+  only?: string[];
+  /** An option the module must have for the command to be available (a feature another change adds). */
+  requires?: string;
   /** The command's own flags (not module options). */
   extra?: ExtraFlag[];
   /** Changes something: --dry-run and --diff apply, progress is shown. */
@@ -350,10 +354,24 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
         return printRows(inv, rows, inv.output === 'json' ? undefined : ['name', 'owner', 'encoding', 'collation', 'tablespace', 'size']);
       },
     },
-    // Logical dumps: the module is built separately (issue of the dumps satellite).
-    dump: { summary: 'Dump a database (logical backup)', module: 'dump', args: NAME, fixed: { state: 'dumped' }, changes: true },
-    dumps: { summary: 'The dumps of a database', module: 'dump', args: NAME, fixed: { state: 'info' } },
-    restore: { summary: 'Restore a database from a dump', module: 'dump', args: NAME, fixed: { state: 'restored' }, changes: true },
+    // Logical dumps: options of the database module (dump, restore) that the dumps component adds.
+    dump: {
+      summary: "Dump a database now (pg_dump into the site's dumps directory, retention applied)",
+      module: 'database', args: NAME, fixed: { dump: true }, only: ['instance'], requires: 'dump', changes: true,
+      prepare: async (o) => databaseMustExist(o),
+    },
+    dumps: {
+      summary: 'The dumps of a database, newest first',
+      module: 'database', args: NAME, only: ['instance'], requires: 'dump',
+      prepare: async (o) => databaseMustExist(o),
+      render: (r) => table(((r.dumps as any[]) ?? []) as Array<Record<string, unknown>>),
+    },
+    restore: {
+      summary: 'Restore a dump of a database (--restore-dump ID|latest|FILE, into --restore-target or in place)',
+      module: 'database', args: NAME, only: ['instance', 'restore'], requires: 'restore', changes: true,
+      confirm: (o) => (o.restore?.target ? '' : `Restore database ${o.name} in place (its current objects are replaced)?`),
+      prepare: async (o) => databaseMustExist(o),
+    },
   },
   pgbackrest: {
     info: {
@@ -362,11 +380,14 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       render: (r) => facts({ stanza: r.stanza, status: r.status, archive: r.archive, backups: r.backups }),
     },
   },
-  // Patroni: the module is built separately (issue of the Patroni satellite).
+  // Patroni: its module (action: info, switchover, failover) comes with the Patroni satellite.
   patroni: {
-    members: { summary: "The members of an instance's Patroni cluster", module: 'patroni', args: NAME, fixed: { state: 'info' } },
-    switchover: { summary: 'Switch the leader over to another member', module: 'patroni', args: NAME, fixed: { state: 'switched_over' }, changes: true },
-    failover: { summary: 'Fail over to another member', module: 'patroni', args: NAME, fixed: { state: 'failed_over' }, changes: true },
+    members: {
+      summary: "The members of an instance's Patroni cluster", module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'info' }, only: [],
+      render: (r) => table(((r.members as any[]) ?? []) as Array<Record<string, unknown>>),
+    },
+    switchover: { summary: 'Switch the leader over to another member (--candidate)', module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'switchover' }, changes: true },
+    failover: { summary: 'Fail over to another member (--candidate)', module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'failover' }, changes: true },
   },
   apply: {
     '': {
@@ -418,6 +439,12 @@ async function follow(dir: string, first: string, offset: number): Promise<never
       pos = 0;
     }
   }
+}
+
+async function databaseMustExist(o: Record<string, any>): Promise<void> {
+  await defaultInstance(o);
+  const row = await withInstance(o.instance, 'postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [o.name])).rows[0]);
+  if (!row) throw new CliError(`database ${o.name} does not exist`, EXIT.NOT_FOUND);
 }
 
 function readPort(managedConf: string): string | null {

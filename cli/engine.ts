@@ -55,19 +55,26 @@ export interface Invocation {
 export function commandFlags(cmd: Command): Flag[] {
   if (!cmd.module || !OPTIONS[cmd.module]) return [];
   const taken = [...(cmd.args ?? []).flatMap((a) => (a.option ? [a.option] : [])), ...Object.keys(cmd.fixed ?? {}), ...(cmd.exclude ?? [])];
-  return flagsOf(OPTIONS[cmd.module], taken);
+  const flags = flagsOf(OPTIONS[cmd.module], taken);
+  return cmd.only ? flags.filter((f) => cmd.only!.includes(f.path[0])) : flags;
 }
 
+/** Whether the command's module (and the option it needs) is part of this build. */
 export function available(cmd: Command): boolean {
-  return !cmd.module || (cmd.module in MODULES && cmd.module in OPTIONS);
+  if (!cmd.module) return true;
+  if (!(cmd.module in MODULES && cmd.module in OPTIONS)) return false;
+  return !cmd.requires || cmd.requires in OPTIONS[cmd.module];
+}
+
+export function unavailable(label: string, cmd: Command): CliError {
+  const what = cmd.module! in OPTIONS ? `option '${cmd.requires}' of module '${cmd.module}'` : `its module '${cmd.module}'`;
+  return new CliError(`${label}: not available in this build of socle.postgresql (${what} is not part of it)`, EXIT.UNAVAILABLE);
 }
 
 export async function runCommand(
   label: string, cmd: Command, positionals: string[], given: Array<[string, string | undefined]>, inv: Invocation,
 ): Promise<number> {
-  if (!available(cmd)) {
-    throw new CliError(`${label}: not available in this build of socle.postgresql (its module '${cmd.module}' is not part of it)`, EXIT.UNAVAILABLE);
-  }
+  if (!available(cmd)) throw unavailable(label, cmd);
   const flags = commandFlags(cmd);
   const args = cmd.args ?? [];
   const fixedArgs = args.filter((a) => !a.rest);

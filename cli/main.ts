@@ -2,7 +2,7 @@
 // it drives the collection's modules (the same code, site settings, validation and locks as
 // Ansible's tasks) with flags generated from their schemas.
 import { COMMANDS, type Command } from './commands';
-import { available, CliError, commandFlags, EXIT, runCommand, type Invocation } from './engine';
+import { available, CliError, commandFlags, EXIT, runCommand, unavailable, type Invocation } from './engine';
 import { plain, secretEnv, UsageError, type Flag } from './flags';
 import { Interrupted } from './secrets';
 import { OPTIONS } from '../modules/generated/cli';
@@ -63,7 +63,7 @@ function commandHelp(group: string, name: string, cmd: Command): string {
   const label = name ? `${group} ${name}` : group;
   const args = (cmd.args ?? []).map((a) => (a.rest ? `[-- ${a.name}...]` : a.optional ? `[${a.name}]` : a.name)).join(' ');
   const lines = [`Usage: socle ${label}${args ? ' ' + args : ''} [OPTIONS]`, '', cmd.summary + '.'];
-  if (!available(cmd)) lines.push('', `Not available in this build (module '${cmd.module}' is not part of it).`);
+  if (!available(cmd)) lines.push('', `Not available in this build (module '${cmd.module}'${cmd.requires ? ` with option '${cmd.requires}'` : ''} is not part of it).`);
   const optionLines: Array<[string, string]> = [];
   for (const a of cmd.args ?? []) {
     if (a.option && cmd.module && OPTIONS[cmd.module]?.[a.option]) optionLines.push([a.name, plain(OPTIONS[cmd.module][a.option].description.join(' '))]);
@@ -218,6 +218,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = cmds[name];
   const label = name ? `${group} ${name}` : group;
+  if (!available(cmd) && !rest.some((a) => a === '-h' || a === '--help')) throw unavailable(label, cmd);
   const parsed = parseArgv(rest, cmd);
   if (parsed.help) {
     process.stdout.write(commandHelp(group, name, cmd) + '\n');

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
+import { OPTIONS } from '../../modules/generated/cli';
 import { DIST } from '../helpers/module';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { serverLogs } from '../helpers/secrets';
@@ -128,11 +129,18 @@ describe('help and usage', () => {
     expect(ok(['__complete', 'role', 'create']).split('\n')).toEqual(expect.arrayContaining(['--login', '--no-login', '--password', '--password-file']));
   });
 
-  test('a command whose module is not in this build says so (exit code 6)', () => {
-    if (existsSync(join(MODULES, 'patroni.js'))) return; // built by another satellite: then it is available
-    const r = socle(['patroni', 'members', 'main']);
-    expect(r.status).toBe(6);
-    expect(r.stderr).toContain('not available in this build');
+  test('a command whose module (or option) is not in this build says so (exit code 6)', () => {
+    // Patroni and the dumps come with their satellites: once built, these commands are available.
+    if (!existsSync(join(MODULES, 'patroni.js'))) {
+      const r = socle(['patroni', 'members', 'main']);
+      expect(r.status).toBe(6);
+      expect(r.stderr).toContain("its module 'patroni' is not part of it");
+    }
+    if (!('dump' in OPTIONS.database)) {
+      const r = socle(['database', 'dump', 'app', '-i', 'main']);
+      expect(r.status).toBe(6);
+      expect(r.stderr).toContain("option 'dump' of module 'database'");
+    }
   });
 });
 
