@@ -14,6 +14,7 @@ import { buildSync } from 'esbuild';
 import { dump, load } from 'js-yaml';
 import { withCodeCache } from './code-cache';
 import { generate } from './generate';
+import { bundleCli, generateCli } from './cli';
 import { loadSchemas, moduleSchemas } from './schema/load';
 import { toAnsibleDoc } from './schema/ansible-doc';
 import { toArgumentSpecEntryPoint } from './schema/argument-spec';
@@ -149,6 +150,7 @@ function main(): void {
 
   step(`generating validators and types for ${modules.join(', ')} and settings`);
   generate(set, [...modules, 'settings'], join(root, 'modules', 'generated'));
+  generateCli(set, modules, join(root, 'modules', 'generated'));
   if (process.argv.includes('--generate-only')) return;
 
   rmSync(dist, { recursive: true, force: true });
@@ -163,6 +165,10 @@ function main(): void {
       '---\n' + LICENSE_LINE.replace('//', '#') + '\n' + yaml({ DOCUMENTATION: doc.DOCUMENTATION }) + yaml({ EXAMPLES: doc.EXAMPLES }) + yaml({ RETURN: doc.RETURN }),
     );
   }
+
+  step('bundling the socle command (files/socle)');
+  mkdirSync(join(tree, 'files'), { recursive: true });
+  bundleCli(root, join(tree, 'files', 'socle'), ['#!/usr/bin/node', `// socle ${pkg.version}: the terminal command of socle.postgresql (docs/cli.md)`, LICENSE_LINE].join('\n'), pkg.version);
 
   step('assembling the collection tree');
   const galaxy = load(readFileSync(join(root, 'galaxy', 'galaxy.yml'), 'utf8')) as Record<string, unknown>;
@@ -200,6 +206,8 @@ function writeSanityIgnores(tree: string, modules: string[]): void {
     `plugins/modules/${m}.js shebang  # Node module: \`#!/usr/bin/node\` (so ansible_node_interpreter can override it); the test knows only Python/PowerShell interpreters and extensions`,
     `plugins/modules/${m}.js validate-modules:invalid-extension  # Node module bundled as .js (ansible-doc reads its docs from ${m}.yml); the test wants .py or .ps1`,
   ]);
+  // The socle command is a Node program too (files/socle, installed by the setup role).
+  lines.push('files/socle shebang  # the socle command, a Node program: `#!/usr/bin/node`; the test knows only Python/PowerShell interpreters');
   mkdirSync(join(tree, 'tests', 'sanity'), { recursive: true });
   for (const core of SANITY_CORE_VERSIONS) writeFileSync(join(tree, 'tests', 'sanity', `ignore-${core}.txt`), lines.join('\n') + '\n');
 }

@@ -36,6 +36,7 @@ export function report(steps: Step[]): PlanReport {
 export async function applySteps(steps: Step[], undo: Array<() => Promise<void>> = []): Promise<void> {
   try {
     for (const step of steps) {
+      stepListener?.(step.change);
       await step.apply();
       if (step.counts !== false) journal.push(step.change);
     }
@@ -68,4 +69,11 @@ export function journalMark(): number {
 
 export function forgetAppliedSince(mark: number): void {
   journal.length = Math.min(journal.length, mark);
+}
+
+/** Told each step as it starts (the `socle` command shows progress with it); modules set none. */
+let stepListener: ((change: string) => void) | null = null;
+
+export function onStepStart(listener: ((change: string) => void) | null): void {
+  stepListener = listener;
 }

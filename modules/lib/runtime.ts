@@ -204,8 +204,33 @@ function failure(name: string, err: unknown, verbosity: number): Record<string, 
   return out;
 }
 
+/**
+ * The `socle` command (cli/) loads a module entry to get its definition instead of running it:
+ * while `captureDefinition` loads it, `main` hands the definition over and returns. The command
+ * then runs it with `execute`, the same path as Ansible's (validation, secrets, check mode).
+ */
+let definitionSink: ((def: ModuleDefinition<any>) => void) | null = null;
+
+export function captureDefinition(load: () => unknown): ModuleDefinition<any> {
+  let captured: ModuleDefinition<any> | null = null;
+  definitionSink = (def) => {
+    captured = def;
+  };
+  try {
+    load();
+  } finally {
+    definitionSink = null;
+  }
+  if (captured === null) throw new Error('the module entry did not call main()');
+  return captured;
+}
+
 /** Entry point called by each bundled module. */
 export function main<T>(def: ModuleDefinition<T>): void {
+  if (definitionSink) {
+    definitionSink(def);
+    return;
+  }
   const respond = (result: object, failed: boolean) => {
     process.exitCode = failed ? 1 : 0;
     // Exit as soon as the result is handed to the OS: connections still closing (a server's
