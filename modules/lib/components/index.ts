@@ -9,13 +9,15 @@
 //   databases
 //   prometheus   postgres_exporter; after the roles and databases (its role is made in its own sql phase)
 //   temboard     the temBoard agent; likewise
+//   dumps        the databases' scheduled dumps, removed with the instance
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
+import { dumpsComponent } from './dumps';
 import { pgbackrestComponent } from './pgbackrest';
 import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
 import { rolesComponent } from './roles';
 import { temboardComponent } from './temboard';
 
-export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent];
+export const COMPONENTS: InstanceComponent[] = [pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent, dumpsComponent];
