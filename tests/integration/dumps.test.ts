@@ -57,7 +57,7 @@ describe('logical dumps', () => {
     ok(r);
     expect(r.changed).toBe(true);
     expect(r.changes).toEqual(['dump database shop']);
-    expect(r.commands[0]).toMatch(/\/pg_dump -Fc -f \S+\/shop_<date>\.dump -d 'host=\S+ port=\d+ user=postgres dbname=shop'$/);
+    expect(r.commands[0]).toMatch(/\/pg_dump -Fc -f '\S+\/shop_<date>\.dump' -d 'host=\S+ port=\d+ user=postgres dbname=shop'$/);
     expect(r.dumps).toEqual([]);
     expect(existsSync(dumpsDir())).toBe(false);
   });
@@ -102,7 +102,7 @@ describe('logical dumps', () => {
     const r = run({ name: 'shop', restore: { dump: 'latest', target: 'shop_copy' } });
     ok(r);
     expect(r.changes).toEqual(['restore dump latest of shop into new database shop_copy']);
-    expect(r.queries).toEqual(['CREATE DATABASE shop_copy OWNER postgres TEMPLATE template0']);
+    expect(r.queries).toEqual(['CREATE DATABASE "shop_copy" OWNER "postgres" TEMPLATE template0']);
     expect(contents('shop_copy')).toBe(want);
     expect(want).toMatch(/^5000 [0-9a-f]{32}$/);
   });
@@ -126,7 +126,7 @@ describe('logical dumps', () => {
   test('a calendar expression cron cannot express is refused, naming the option', () => {
     const r = run({ name: 'shop', schedule_dump: '*-*-* 03:00:30' });
     expect(r.failed).toBe(true);
-    expect(r.msg).toMatch(/option 'schedule_dump': .* seconds must be 00/);
+    expect(r.msg).toMatch(/^database: option 'schedule_dump': .*seconds must be 00/);
   });
 
   testCron('schedule_dump writes a crontab entry and its script; a re-run changes nothing', () => {
@@ -137,7 +137,7 @@ describe('logical dumps', () => {
     const m = new RegExp(`^${MARKER}(socle-dump-\\d+-dmp-shop)\\n0 3 \\* \\* 0 /bin/sh (\\S+) >>\\S+ 2>&1$`, 'm').exec(tab);
     expect(m).not.toBeNull();
     expect(statSync(m![2]).mode & 0o777).toBe(0o700);
-    expect(readFileSync(m![2], 'utf8')).not.toMatch(/password/i);
+    expect(readFileSync(m![2], 'utf8')).not.toMatch(/PGPASSWORD=|password=/i);
     const again = run({ name: 'shop', schedule_dump: 'Sun *-*-* 03:00' });
     ok(again);
     expect(again.changed).toBe(false);

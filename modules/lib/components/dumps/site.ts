@@ -110,6 +110,8 @@ export function dumpEnv(site: DumpsSite): Record<string, string> {
 /** Takes a dump now (commands in turn), then applies the retention; returns the removed files. */
 export async function takeDump(site: DumpsSite, t: DumpTarget): Promise<string[]> {
   mkdirSync(site.directory, { recursive: true, mode: 0o700 });
+  // A dump holds the data: private to the owner, whatever the commands' own modes.
+  process.umask(0o077);
   let date = dumpDate();
   // Two dumps in the same millisecond would share a name.
   while (listDumps(site, t.dbname).some((d) => d.id === date)) {
