@@ -171,9 +171,16 @@ export function installedJobs(settings: SiteSettings, prefix: string): string[] 
       return [];
     }
   }
+  // Entries, and the scripts of jobs whose entry is removed while their instance is stopped.
   const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return [];
-  return r.stdout.split('\n').filter((l) => l.startsWith(MARKER + prefix)).map((l) => l.slice(MARKER.length));
+  const entries = r.error || r.status !== 0 ? [] : r.stdout.split('\n').filter((l) => l.startsWith(MARKER + prefix)).map((l) => l.slice(MARKER.length));
+  let scripts: string[] = [];
+  try {
+    scripts = readdirSync(dirname(jobFiles(settings, prefix).script)).filter((f) => f.startsWith(prefix) && f.endsWith('.sh')).map((f) => f.slice(0, -3));
+  } catch {
+    /* none */
+  }
+  return [...new Set([...entries, ...scripts])].sort();
 }
 
 function cronJob(settings: SiteSettings, spec: JobSpec): CompanionService {

@@ -8,8 +8,9 @@
 //   - drop: the instance's lines leave the stanza file; the stanza and its backups are deleted
 //     only with `delete_backups: true`;
 //   - provision: a standby whose stanza has a backup is restored from the repository;
-//   - facts: the stanza's backups and archive range (`pgbackrest info`).
-// Not yet: scheduled backups, remote repositories (host-tls, host-ssh).
+//   - facts: the stanza's backups and archive range (`pgbackrest info`);
+//   - services: the scheduled backups (schedule.ts), started and stopped with the instance.
+// Not yet: remote repositories (host-tls, host-ssh).
 import { mkdirSync, rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext, SqlPlan } from '../../instance/component';
 import { effectiveAuth } from '../../instance/config';
@@ -21,6 +22,7 @@ import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { passfileLine } from '../replication/conninfo';
 import { serviceRoleSteps } from '../service-role';
+import { checkSchedule, scheduleServices, unwantedJobSteps } from './schedule';
 import {
   archiveCommand,
   command,
@@ -53,6 +55,7 @@ function check(c: ComponentContext): void {
   if (o.password !== undefined && /[\n\r\0]/.test(o.password)) {
     throw new ModuleError("option 'pgbackrest.password': must not contain a line break or NUL (it is kept in a passfile)");
   }
+  checkSchedule(c);
   const before = stanzaOf(c.layout);
   if (c.lifecycle === 'update' && before && before !== o.stanza) {
     throw new ModuleError(`option 'pgbackrest.stanza': instance ${c.layout.id} archives to stanza ${before}; moving it to ${o.stanza} is not supported (drop and re-create it, or edit by hand)`);
@@ -116,7 +119,7 @@ function configure(c: ComponentContext): Step[] {
     fileStep(c, stanzaFile, stanzaText, `set instance ${l.id} in stanza ${o.stanza}`, 0o600),
     o.password !== undefined ? fileStep(c, passfileOf(c.settings, l), passfileLine(o.password), `keep the backup role's password of ${l.id}`, 0o600) : null,
   ];
-  return steps.filter((s): s is Step => s !== null);
+  return [...steps.filter((s): s is Step => s !== null), ...unwantedJobSteps(c)];
 }
 
 async function sql(c: SqlContext): Promise<SqlPlan> {
@@ -217,6 +220,7 @@ export const pgbackrestComponent: InstanceComponent = {
     return stanzaHasBackup(pgbackrestSite(c.settings), o.stanza) ? { step: provisionStep(c), standby: true } : null;
   },
   configure,
+  services: scheduleServices,
   needsServer: (c) => c.opts.pgbackrest !== undefined && c.lifecycle !== 'drop' && !(inRecovery(c.layout) && c.opts.standby?.status !== 'promoted'),
   sql,
   sqlOnCreation: (c) => (c.opts.pgbackrest && !c.opts.standby ? [`create role ${pgbackrestSite(c.settings).backuprole} (pgbackrest)`, `create stanza ${c.opts.pgbackrest.stanza}`] : []),
