@@ -78,11 +78,11 @@ describeIf('scheduled backups (crontab)', () => {
     expect(p.status).toBe(0);
     let r = info();
     ok(r);
-    expect(r.pgbackrest.backups.map((b: any) => b.type)).toEqual(['full']);
+    expect(r.backups.map((b: any) => b.type)).toEqual(['full']);
     p = runJob(script('incr')!);
     expect(p.status).toBe(0);
     r = info();
-    expect(r.pgbackrest.backups.map((b: any) => b.type)).toEqual(['full', 'incr']);
+    expect(r.backups.map((b: any) => b.type)).toEqual(['full', 'incr']);
   });
 
   test('a kind no longer declared is removed; a changed expression rewrites its entry', () => {
@@ -101,19 +101,20 @@ describeIf('scheduled backups (crontab)', () => {
     expect(crontab()).toMatch(/^15 2 \* \* 6 /m);
   });
 
-  test('stopping the instance removes the entries; starting it (option not repeated) puts them back', () => {
-    let r = run({ state: 'stopped' });
+  const sat = () => declared({ full: 'Sat *-*-* 02:15', incr: '' });
+  test('stopping the instance removes the entries; starting it puts them back', () => {
+    let r = run({ ...sat(), state: 'stopped' });
     ok(r);
     expect(crontab()).not.toMatch(/socle-backup/);
-    r = run({ state: 'started' });
+    r = run({ ...sat(), state: 'started' });
     ok(r);
     expect(crontab()).toMatch(/^15 2 \* \* 6 \/bin\/sh \S+sched-full\.sh /m);
-    expect(run({ state: 'started' }).changed).toBe(false);
+    expect(run({ ...sat(), state: 'started' }).changed).toBe(false);
   });
 
   test('on a standby the job does nothing', () => {
     const file = script('full')!;
-    ok(run({ state: 'stopped' }));
+    ok(run({ ...sat(), state: 'stopped' }));
     const datadir = /^if \[ -e (\S+)\/standby\.signal \]/m.exec(readFileSync(file, 'utf8'))![1].replace(/^'|'$/g, '');
     writeFileSync(join(datadir, 'standby.signal'), '');
     try {
@@ -123,8 +124,8 @@ describeIf('scheduled backups (crontab)', () => {
     } finally {
       rmSync(join(datadir, 'standby.signal'));
     }
-    ok(run({ state: 'started' }));
-    expect(info().pgbackrest.backups).toHaveLength(2);
+    ok(run({ ...sat(), state: 'started' }));
+    expect(info().backups).toHaveLength(2);
   });
 
   test('dropping the instance removes its entries and scripts', () => {
