@@ -14,6 +14,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 # The satellites the integration tests run: Debian's postgres_exporter and pgBackRest.
 [ -x /usr/bin/prometheus-postgres-exporter ] || missing+=(prometheus-postgres-exporter)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
+# Scheduled dumps and backups without systemd are entries of the owner's crontab.
+command -v crontab >/dev/null || missing+=(cron)
 # The temBoard test makes its TLS certificate and signing keys with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
