@@ -32,6 +32,7 @@
 #   SOCLE_VENV, SOCLE_PYTHON  the venv (default, as root: /opt/socle/venv from /usr/bin/python3,
 #                             the one scripts/test.sh makes, so CI builds it once)
 #   SOCLE_DIST                build output (default dist/)
+#   SOCLE_MOLECULE_TARBALL    a collection tarball already built: installed as is, no build
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -61,7 +62,10 @@ bash scripts/podman-setup.sh "${platforms[@]}"
 eval "$(bash scripts/venv.sh)"
 
 # --- 3, 4. the tarball, installed as users install it ------------------------------------------
-if [ "$command" = test ] || [ "$command" = converge ] || [ "$command" = syntax ] || [ ! -d "$work/collections" ]; then
+if [ -n "${SOCLE_MOLECULE_TARBALL:-}" ]; then
+    # Built by the caller (scripts/quality.sh builds once for scenarios run in parallel).
+    tarball=$SOCLE_MOLECULE_TARBALL
+elif [ "$command" = test ] || [ "$command" = converge ] || [ "$command" = syntax ] || [ ! -d "$work/collections" ]; then
     log "building the collection"
     npm run --silent build
     dist=${SOCLE_DIST:-$ROOT/dist}
