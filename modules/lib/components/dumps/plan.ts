@@ -13,7 +13,7 @@ import { ModuleError } from '../../runtime';
 import { checkCalendar, ensureJob, installedJobs, scheduledJob, jobFiles } from '../../schedule';
 import type { SiteSettings } from '../../settings';
 import type { DatabaseSpec } from '../../database';
-import { checkDumpable, conninfoOf, dumpEnv, dumpJobName, dumpScript, dumpsSite, listDumps, renderCommands, takeDump, type DumpFact, type DumpTarget } from './site';
+import { checkDumpable, conninfoOf, dumpEnv, dumpJobName, dumpJobPrefix, dumpScript, dumpsSite, listDumps, renderCommands, takeDump, type DumpFact, type DumpTarget } from './site';
 
 export interface DumpPlan {
   /** Before the database's own changes (a dump before a drop). */
@@ -100,12 +100,26 @@ export async function planDumps(
     });
     const a = ensureJob(job);
     if (a) out.after.push({ change: `schedule the dumps of ${spec.name} (${spec.schedule_dump})`, commands: a.commands, apply: a.run });
-  } else if (installedJobs(settings, name).includes(name)) {
+  } else if (jobsOf(session, settings).includes(name)) {
     const job = scheduledJob(settings, { name, description: '', onCalendar: 'daily', scriptText: '', ...jobFiles(settings, name) });
     const a = job.uninstall();
     out.after.push({ change: `remove the scheduled dumps of ${spec.name}`, commands: a.commands, apply: a.run });
   }
   return out;
+}
+
+/**
+ * The instance's scheduled dumps, read once per task (a batch of databases would otherwise read
+ * the crontab once per database).
+ */
+const jobsCache = new WeakMap<InstanceSession, string[]>();
+function jobsOf(session: InstanceSession, settings: SiteSettings): string[] {
+  let jobs = jobsCache.get(session);
+  if (!jobs) {
+    jobs = installedJobs(settings, dumpJobPrefix(session.layout));
+    jobsCache.set(session, jobs);
+  }
+  return jobs;
 }
 
 /** `latest`, an id of the `dumps` fact, or a file path. */
