@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runModule, type RunOptions } from '../helpers/module';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
+import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
 jest.setTimeout(180_000);
 
@@ -16,6 +17,8 @@ const hasCrontab = spawnSync('crontab', ['-l']).error === undefined;
 const testCron = hasCrontab ? test : test.skip;
 
 let sb: Sandbox;
+let secrets: SecretsCheck;
+const SU_PASSWORD = "dump 'Su-p4ss\\word";
 let env: Record<string, string>;
 const run = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule('database', { instance: 'dmp', ...args }, { env: sb.env, ...opts }).result;
 const sql = (text: string, db = 'postgres') => psql({ ...env, PGDATABASE: db }, text);
@@ -37,7 +40,9 @@ function cleanCrontab(): void {
 
 beforeAll(async () => {
   sb = makeSandbox('socle-dumps-');
-  sb.writeSettings({ postgresql: { dumps_directory: join(sb.dir, 'srv', 'dumps', '{version}-{name}'), dump_retention: 2 } });
+  // The super-user's password (of the second instance) is kept in the site's passfile.
+  sb.writeSettings({ postgresql: { dumps_directory: join(sb.dir, 'srv', 'dumps', '{version}-{name}'), dump_retention: 2, surole: { pgpass: true } } });
+  secrets = watchSecrets(sb);
   const port = await freePort();
   const r = runModule('instance', { name: 'dmp', port, databases: [{ name: 'shop' }] }, { env: sb.env }).result;
   if (r.failed) throw new Error(r.msg);
@@ -193,4 +198,36 @@ describe('logical dumps', () => {
     // The dumps outlive the instance.
     expect(spawnSync('ls', ['-R', dumpsDir()], { encoding: 'utf8' }).stdout).toMatch(/shop_\d{4}/);
   });
+});
+
+describe('an instance whose super-user needs a password (scram-sha-256 on the socket)', () => {
+  // The modules and the dump commands read the password from the site's passfile.
+  const pwenv = () => ({ ...sb.env, PGPASSFILE: sb.passfile });
+  const runw = (args: Record<string, unknown>) => runModule('database', { instance: 'dmpw', name: 'w', ...args }, { env: pwenv() }).result;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const r = runModule('instance', {
+      name: 'dmpw', port, surole_password: SU_PASSWORD, auth: { local: 'scram-sha-256', host: 'scram-sha-256' }, databases: [{ name: 'w' }],
+    }, { env: pwenv() }).result;
+    if (r.failed) throw new Error(r.msg);
+  });
+
+  test('a dump now and a scheduled one take the password from the passfile', () => {
+    let r = runw({ dump: true });
+    ok(r);
+    expect(r.dumps).toHaveLength(1);
+    if (hasCrontab) {
+      r = runw({ schedule_dump: 'daily' });
+      ok(r);
+      const script = /\/bin\/sh (\S+socle-dump-\d+-dmpw-w\.sh)/.exec(crontab())![1];
+      expect(readFileSync(script, 'utf8')).toMatch(/^PGPASSFILE=/m);
+      const p = spawnSync('/bin/sh', [script], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: process.env.HOME! } });
+      expect(p.stderr).toBe('');
+      expect(runw({}).dumps).toHaveLength(2);
+    }
+    ok(runModule('instance', { name: 'dmpw', state: 'absent' }, { env: pwenv() }).result);
+  });
+
+  test('no secret leaked (outputs, command lines, logs, files)', async () => expect((await secrets.finish()).leaks).toEqual([]));
 });
