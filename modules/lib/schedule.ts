@@ -117,6 +117,11 @@ export function checkCalendar(settings: SiteSettings, expr: string, option: stri
     } catch (err) {
       throw new ModuleError(`option '${option}': ${(err as Error).message}`);
     }
+    // Before anything is written: a creation would otherwise fail at its last step.
+    const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
+    if (r.error) {
+      throw new ModuleError(`option '${option}': without systemd (service_manager none) a schedule is a crontab entry, and crontab is not available on this host: install cron (Debian cron, RHEL cronie), or remove the schedule`);
+    }
     return;
   }
   const r = spawnSync('systemd-analyze', ['calendar', expr], { encoding: 'utf8' });

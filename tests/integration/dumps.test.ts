@@ -134,6 +134,12 @@ describe('logical dumps', () => {
     expect(r.msg).toMatch(/^database: option 'schedule_dump': .*seconds must be 00/);
   });
 
+  test('without crontab on the host, a schedule is refused before anything is written', () => {
+    const r = runModule('database', { instance: 'dmp', name: 'shop', schedule_dump: 'daily' }, { env: { ...sb.env, PATH: '/nonexistent' } }).result;
+    expect(r.failed).toBe(true);
+    expect(r.msg).toMatch(/^database: option 'schedule_dump': without systemd .* crontab is not available on this host/);
+  });
+
   testCron('schedule_dump writes a crontab entry and its script; a re-run changes nothing', () => {
     const r = run({ name: 'shop', schedule_dump: 'Sun *-*-* 03:00' });
     ok(r);
