@@ -16,6 +16,8 @@ if [ "$(id -u)" = 0 ]; then
   # The temBoard agent's virtualenv (tests/integration/temboard.test.ts; Debian has no package):
   # a no-op when its stamp matches. Without it (PyPI out of reach) those tests say so and skip.
   bash scripts/temboard-venv.sh >/dev/null || echo "test: no temBoard agent virtualenv; its tests will be skipped" >&2
+  # The docs site's virtualenv (antsibull-docs, Sphinx; tests/e2e/docs-site.test.ts): likewise.
+  bash scripts/docs-venv.sh >/dev/null 2>&1 || echo "test: no docs virtualenv; the docs site test will be skipped" >&2
   exec bash scripts/as-user.sh bash scripts/test.sh "$@"
 fi
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error

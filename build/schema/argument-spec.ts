@@ -16,7 +16,36 @@ import { JSONSchema, SchemaSet, absolutizeRefs, descriptionList, entryOf, expand
 /** The `options` mapping of an argument spec (for a role entry point), from an object schema. */
 export function toArgumentSpec(set: SchemaSet, schema: JSONSchema): Record<string, AnsibleOption> {
   const entry = entryOf(set, schema);
-  return toAnsibleOptions(set, entry.schema, { variant: 'argspec', where: entry.id.replace(/^socle\//, ''), docId: entry.id });
+  const options = toAnsibleOptions(set, entry.schema, { variant: 'argspec', where: entry.id.replace(/^socle\//, ''), docId: entry.id });
+  unlinkDanglingRefs(options, options);
+  return options;
+}
+
+/**
+ * A role's variable reuses a module's schema (`socle_instances` items are the instance module's
+ * options) without its suboptions (argument specs cannot check them, see above), and a role has no
+ * return values: the descriptions' `O(state)` and `RV(env)` would be links to nothing on the role's
+ * page (antsibull-docs renders them as references Sphinx cannot resolve). Such a reference is
+ * written as code, `C(state)`, instead; one that resolves stays a link.
+ */
+function unlinkDanglingRefs(root: Record<string, AnsibleOption>, level: Record<string, AnsibleOption>): void {
+  const resolves = (ref: string) => {
+    let at: Record<string, AnsibleOption> | undefined = root;
+    for (const segment of ref.split('=')[0].split('.')) {
+      const opt: AnsibleOption | undefined = at?.[segment.replace(/\[\]$/, '')];
+      if (!opt) return false;
+      at = opt.options;
+    }
+    return true;
+  };
+  for (const opt of Object.values(level)) {
+    if (opt.description) {
+      opt.description = opt.description.map((text) => text
+        .replace(/\bO\(([^)]+)\)/g, (whole, ref: string) => (resolves(ref) ? whole : `C(${ref})`))
+        .replace(/\bRV\(([^)]+)\)/g, 'C($1)'));
+    }
+    if (opt.options) unlinkDanglingRefs(root, opt.options);
+  }
 }
 
 /**

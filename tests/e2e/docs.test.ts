@@ -1,0 +1,173 @@
+// End to end: every playbook of the Socle's manuals (docs/*.md, as installed from the tarball) is
+// run by ansible-playbook against a real PostgreSQL on loopback, in the order of its document.
+//
+// The marker is the fenced block's info string (Markdown renderers keep the first word, `yaml`,
+// for highlighting and ignore the rest):
+//   ```yaml runnable       a playbook, run twice: it succeeds, and the second run changes nothing
+//   ```yaml runnable-once  a playbook that acts each time (backup, restore, restart): run once
+//   ```yaml project-file   a file of the project (first line `# path`), written before what follows
+// A `runnable*` block's first line may name its file (`# site.yml`), as users save it.
+//
+// Only what cannot be the same here is substituted, and each substitution must apply (a rule that
+// matches nothing fails the test, so the docs cannot drift away from it): ports (free ones), the
+// second host (db2's instance `main` is `main_standby` on this one host, its primary 127.0.0.1),
+// the owner (the test user, as extra var). Plays that need root (`become: true` without
+// `become_user`: the setup role, package upgrades) are left out, and exactly those; the site
+// settings of group_vars/all.yml are used with the sandbox's paths and `service_manager: none`.
+// installation.md and operations.md share one project folder (the second operates what the first
+// deploys); any other manual gets a project folder of its own, on the same host and settings.
+import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import { dump, load } from 'js-yaml';
+import { ansiblePlaybook, installCollection, type PlaybookRun } from '../helpers/ansible';
+import { freePort, makeSandbox, type Sandbox } from '../helpers/sandbox';
+
+jest.setTimeout(900_000);
+
+const me = userInfo().username;
+const VAULT = {
+  vault_postgres_password: 'Pg-docs-1', vault_repl_password: 'Repl-docs-2', vault_backup_password: 'Backup-docs-3',
+  vault_monitoring_password: 'Mon docs-4', vault_shop_password: 'Shop-docs-5',
+};
+/** Documents run in this order (each continues the platform the previous one left); others after, by name. */
+const ORDER = ['installation.md', 'operations.md'];
+/** The plays the tests leave out because they need root, by name. */
+const ROOT_PLAYS = ['Prepare the hosts (packages, user, socket directory, site settings)', 'Upgrade the PostgreSQL packages (as root)'];
+
+export interface Block { kind: 'runnable' | 'runnable-once' | 'project-file'; file: string; text: string; line: number }
+
+/** The marked yaml blocks of a Markdown text, in order. */
+export function markedBlocks(markdown: string): Block[] {
+  const out: Block[] = [];
+  for (const m of markdown.matchAll(/^```yaml (runnable|runnable-once|project-file)\n([\s\S]*?)^```$/gm)) {
+    const text = m[2];
+    const file = /^# (\S+)\n/.exec(text)?.[1] ?? '';
+    out.push({ kind: m[1] as Block['kind'], file, text, line: markdown.slice(0, m.index).split('\n').length });
+  }
+  return out;
+}
+
+let sb: Sandbox;
+let env: NodeJS.ProcessEnv;
+let docsDir: string;
+let project: string;
+const ports: Record<string, number> = {};
+const dropped: string[] = [];
+
+beforeAll(async () => {
+  sb = makeSandbox('socle-e2e-docs-');
+  env = installCollection(sb.dir);
+  docsDir = join(sb.dir, 'collections/ansible_collections/socle/postgresql/docs');
+  project = join(sb.dir, 'project');
+  newProject(project);
+  for (const p of ['5432', 'standby', '5436', '9187']) ports[p] = await freePort();
+  env = { ...env, HOME: join(sb.dir, 'home'), SOCLE_SETTINGS: sb.settingsFile };
+  mkdirSync(env.HOME!, { recursive: true });
+});
+afterAll(() => sb?.cleanup());
+
+/** A project folder: the inventory (db1 and db2 are this host), the vault, group_vars/. */
+function newProject(dir: string): void {
+  mkdirSync(join(dir, 'group_vars'), { recursive: true });
+  writeFileSync(join(dir, 'inventory'), '[databases]\nlocalhost ansible_connection=local\n[standbys]\nlocalhost ansible_connection=local\n');
+  writeFileSync(join(dir, 'vault.yml'), dump({ ...VAULT, socle_user: me }));
+}
+
+function substitute(where: string, text: string, rules: Array<[RegExp, string]>): string {
+  for (const [pattern, by] of rules) {
+    expect({ where, pattern: String(pattern), found: pattern.test(text) }).toEqual({ where, pattern: String(pattern), found: true });
+    pattern.lastIndex = 0;
+    text = text.replace(pattern, by);
+  }
+  return text;
+}
+
+/** What cannot be the same on this one host, per file of a manual (`manual.md:file`). */
+function localised(doc: string, file: string, text: string): string {
+  const standby: Array<[RegExp, string]> = [
+    [/host=db1 port=5432/g, `host=127.0.0.1 port=${ports['5432']}`],
+    [/\bname: main\n/g, 'name: main_standby\n'],
+    [/\bport: 5432\n/g, `port: ${ports.standby}\n`],
+  ];
+  const rules: Record<string, Array<[RegExp, string]>> = {
+    'installation.md:group_vars/databases.yml': [[/\bport: 5432\n/g, `port: ${ports['5432']}\n`], [/\bport: 9187\n/g, `port: ${ports['9187']}\n`]],
+    'operations.md:restore-copy.yml': [[/\bport: 5436\b/g, `port: ${ports['5436']}`]],
+    'operations.md:metrics.yml': [[/127\.0\.0\.1:9187/g, `127.0.0.1:${ports['9187']}`]],
+    'operations.md:standby.yml': standby,
+    'operations.md:replication.yml': [[/\bname: main\n/g, 'name: main_standby\n']],
+    'operations.md:promote.yml': standby,
+  };
+  const key = `${doc}:${file}`;
+  return rules[key] ? substitute(key, text, rules[key]) : text;
+}
+
+/** The plays of a playbook that need root (`become: true`, no `become_user`) are left out. */
+function withoutRootPlays(text: string): string {
+  const plays = text.split(/\n(?=- name: )/);
+  return plays.filter((p) => {
+    const head = `${p.split(/\n  (?:tasks|roles):/)[0]}\n`;
+    const root = /\n  become: true\n/.test(head) && !/\n  become_user:/.test(head);
+    if (root) dropped.push(/^(?:# \S+\n)?- name: (.*)/.exec(p)![1]);
+    return !root;
+  }).join('\n');
+}
+
+/** The settings the setup role would write from group_vars/all.yml, with the sandbox's paths. */
+function siteSettings(allVars: string): void {
+  const vars = load(allVars) as { socle_settings: Record<string, any> };
+  const s = structuredClone(vars.socle_settings);
+  s.service_manager = 'none';
+  s.pgbackrest.repository.path = join(sb.dir, 'repo');
+  sb.writeSettings(s);
+}
+
+function run(file: string, args: string[] = []): PlaybookRun {
+  return ansiblePlaybook(env, ['-i', 'inventory', file, '-e', '@vault.yml', ...args], project);
+}
+
+function documents(): string[] {
+  const all = readdirSync(docsDir).filter((f) => f.endsWith('.md')).sort();
+  return [...ORDER.filter((d) => all.includes(d)), ...all.filter((d) => !ORDER.includes(d))];
+}
+
+test('the manuals have runnable playbooks (installation, operations)', () => {
+  const playbooks = (d: string) => markedBlocks(readFileSync(join(docsDir, d), 'utf8')).filter((b) => b.kind !== 'project-file').length;
+  expect({ installation: playbooks('installation.md') >= 2, operations: playbooks('operations.md') >= 10 }).toEqual({ installation: true, operations: true });
+});
+
+test('every playbook of docs/*.md runs, in order; a second run of a runnable one changes nothing', () => {
+  const report: string[] = [];
+  for (const doc of documents()) {
+    // installation.md and operations.md share a project (the platform of the one is the other's);
+    // any other manual starts in a project of its own (same host and site settings).
+    if (!ORDER.includes(doc)) {
+      project = join(sb.dir, `project-${doc.replace(/\.md$/, '')}`);
+      newProject(project);
+    }
+    for (const [i, b] of markedBlocks(readFileSync(join(docsDir, doc), 'utf8')).entries()) {
+      const where = `${doc}:${b.line} ${b.file}`;
+      const name = b.file || `${doc.replace(/\.md$/, '')}-${i}.yml`;
+      const text = localised(doc, b.file, b.text);
+      if (b.kind === 'project-file') {
+        expect({ where, file: b.file }).toEqual({ where, file: expect.stringMatching(/\S/) });
+        mkdirSync(dirname(join(project, b.file)), { recursive: true });
+        writeFileSync(join(project, b.file), text);
+        if (b.file === 'group_vars/all.yml') siteSettings(text);
+        continue;
+      }
+      writeFileSync(join(project, name), withoutRootPlays(text));
+      const first = run(name);
+      const failure = first.output.match(/(fatal:|ERROR!)[\s\S]{0,3000}/)?.[0];
+      expect({ where, failure, failed: first.recap.failed }).toEqual({ where, failure: undefined, failed: 0 });
+      if (b.kind === 'runnable') {
+        const again = run(name);
+        expect({ where, second: again.recap }).toMatchObject({ where, second: { changed: 0, failed: 0 } });
+      }
+      for (const secret of Object.values(VAULT)) expect({ where, leaks: first.output.includes(secret) }).toEqual({ where, leaks: false });
+      report.push(`${where} ${b.kind}: ok`);
+    }
+  }
+  expect(dropped.sort()).toEqual([...ROOT_PLAYS].sort());
+  process.stderr.write(report.join('\n') + '\n');
+});
