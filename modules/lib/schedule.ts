@@ -144,12 +144,18 @@ async function writeCrontab(text: string): Promise<void> {
   if (r.error || r.status !== 0) throw new ModuleError(`crontab -: ${r.error?.message ?? r.stderr.trim()}`);
 }
 
+/**
+ * The marker line of a job: its name and its script, so that two prefixes of one user (two site
+ * settings files) never take each other's entries for their own.
+ */
+const markerOf = (name: string, script: string) => `${MARKER}${name} ${script}`;
+
 /** The crontab's lines without the job's marker and entry. */
-function withoutEntry(text: string, name: string): string[] {
+function withoutEntry(text: string, marker: string): string[] {
   const lines = text.split('\n');
   const out: string[] = [];
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i] === `${MARKER}${name}`) {
+    if (lines[i] === marker) {
       i++; // its entry
       continue;
     }
@@ -159,9 +165,9 @@ function withoutEntry(text: string, name: string): string[] {
   return out;
 }
 
-function entryOf(text: string, name: string): string | null {
+function entryOf(text: string, marker: string): string | null {
   const lines = text.split('\n');
-  const i = lines.indexOf(`${MARKER}${name}`);
+  const i = lines.indexOf(marker);
   return i >= 0 ? lines[i + 1] ?? '' : null;
 }
 
@@ -178,7 +184,10 @@ export function installedJobs(settings: SiteSettings, prefix: string): string[] 
   }
   // Entries, and the scripts of jobs whose entry is removed while their instance is stopped.
   const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  const entries = r.error || r.status !== 0 ? [] : r.stdout.split('\n').filter((l) => l.startsWith(MARKER + prefix)).map((l) => l.slice(MARKER.length));
+  const entries = (r.error || r.status !== 0 ? [] : r.stdout.split('\n'))
+    .filter((l) => l.startsWith(MARKER + prefix))
+    .map((l) => l.slice(MARKER.length).split(' ')[0])
+    .filter((name) => r.stdout.split('\n').includes(markerOf(name, jobFiles(settings, name).script)));
   let scripts: string[] = [];
   try {
     scripts = readdirSync(dirname(jobFiles(settings, prefix).script)).filter((f) => f.startsWith(prefix) && f.endsWith('.sh')).map((f) => f.slice(0, -3));
@@ -189,30 +198,31 @@ export function installedJobs(settings: SiteSettings, prefix: string): string[] 
 }
 
 function cronJob(settings: SiteSettings, spec: JobSpec): CompanionService {
+  const marker = markerOf(spec.name, spec.script);
   // `%` is special in a crontab line (a newline): the script path is quoted, and holds none.
   const entry = () => `${calendarToCron(spec.onCalendar)} /bin/sh ${shq(spec.script)} >>${shq(spec.logFile)} 2>&1`;
   const scriptOk = () => readTextOr(spec.script, null) === spec.scriptText;
   const add: () => Action = () => ({
-    commands: [`crontab: ${MARKER}${spec.name}`, `crontab: ${entry()}`],
+    commands: [`crontab: ${marker}`, `crontab: ${entry()}`],
     async run() {
-      const lines = withoutEntry(readCrontab(), spec.name);
-      await writeCrontab([...lines, `${MARKER}${spec.name}`, entry(), ''].join('\n'));
+      const lines = withoutEntry(readCrontab(), marker);
+      await writeCrontab([...lines, marker, entry(), ''].join('\n'));
     },
   });
   const remove: () => Action = () => ({
     commands: [`crontab: remove the entry of ${spec.name}`],
     async run() {
       const text = readCrontab();
-      if (entryOf(text, spec.name) === null) return;
-      const lines = withoutEntry(text, spec.name);
+      if (entryOf(text, marker) === null) return;
+      const lines = withoutEntry(text, marker);
       await writeCrontab(lines.length ? [...lines, ''].join('\n') : '');
     },
   });
   return {
     name: spec.name,
-    isRunning: () => entryOf(readCrontab(), spec.name) !== null,
+    isRunning: () => entryOf(readCrontab(), marker) !== null,
     isInstalled: () => {
-      const e = entryOf(readCrontab(), spec.name);
+      const e = entryOf(readCrontab(), marker);
       return scriptOk() && (e === null || e === entry());
     },
     install: () => ({

@@ -24,17 +24,28 @@ const run = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule(
 const sql = (text: string, db = 'postgres') => psql({ ...env, PGDATABASE: db }, text);
 const ok = (r: Record<string, any>) => expect(r.failed ? r.msg : 'ok').toBe('ok');
 const contents = (db: string) => sql("SELECT count(*) || ' ' || md5(coalesce(string_agg(id || ':' || v, ',' ORDER BY id), '')) FROM t", db);
+/**
+ * This sandbox's entries of the test user's crontab (marker and entry lines): the marker names the
+ * job's script, under the sandbox; other test files run beside this one with their own.
+ */
 const crontab = () => {
   const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout : '';
+  const lines = r.status === 0 ? r.stdout.split('\n') : [];
+  const out: string[] = [];
+  lines.forEach((l, i) => {
+    if (l.startsWith(MARKER) && l.includes(sb.dir)) out.push(l, lines[i + 1] ?? '');
+  });
+  return out.length ? `${out.join('\n')}\n` : '';
 };
 const dumpsDir = () => join(sb.dir, 'srv', 'dumps');
 
 /** Our own entries out of the test user's crontab (other lines kept). */
 function cleanCrontab(): void {
-  if (!hasCrontab) return;
-  const lines = crontab().split('\n');
-  const keep = lines.filter((l, i) => !l.startsWith(MARKER) && !(i > 0 && lines[i - 1].startsWith(MARKER)));
+  const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return;
+  const lines = r.stdout.split('\n');
+  const mine = (l: string) => l.startsWith(MARKER) && l.includes(sb.dir);
+  const keep = lines.filter((l, i) => !mine(l) && !(i > 0 && mine(lines[i - 1])));
   spawnSync('crontab', ['-'], { input: keep.join('\n').trim() ? `${keep.join('\n').trim()}\n` : '' });
 }
 
@@ -145,7 +156,7 @@ describe('logical dumps', () => {
     ok(r);
     expect(r.changes).toEqual(['schedule the dumps of shop (Sun *-*-* 03:00)']);
     const tab = crontab();
-    const m = new RegExp(`^${MARKER}(socle-dump-\\d+-dmp-shop)\\n0 3 \\* \\* 0 /bin/sh (\\S+) >>\\S+ 2>&1$`, 'm').exec(tab);
+    const m = new RegExp(`^${MARKER}(socle-dump-\\d+-dmp-shop) \\S+\\n0 3 \\* \\* 0 /bin/sh (\\S+) >>\\S+ 2>&1$`, 'm').exec(tab);
     expect(m).not.toBeNull();
     expect(statSync(m![2]).mode & 0o777).toBe(0o700);
     expect(readFileSync(m![2], 'utf8')).not.toMatch(/PGPASSWORD=|password=/i);

@@ -17,9 +17,18 @@ const describeIf = usable ? describe : describe.skip;
 
 let sb: Sandbox;
 let port: number;
+/**
+ * This sandbox's entries of the test user's crontab (marker and entry lines): the marker names the
+ * job's script, under the sandbox; other test files run beside this one with their own.
+ */
 const crontab = () => {
   const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout : '';
+  const lines = r.status === 0 ? r.stdout.split('\n') : [];
+  const out: string[] = [];
+  lines.forEach((l, i) => {
+    if (l.startsWith(MARKER) && l.includes(sb.dir)) out.push(l, lines[i + 1] ?? '');
+  });
+  return out.length ? `${out.join('\n')}\n` : '';
 };
 const run = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule('instance', { name: 'sched', ...args }, { env: sb.env, ...opts }).result;
 const ok = (r: Record<string, any>) => expect(r.failed ? r.msg : 'ok').toBe('ok');
@@ -27,15 +36,18 @@ const declared = (schedule: Record<string, unknown> = { full: 'Sun *-*-* 01:00:0
   port, settings: { listen_addresses: '127.0.0.1' }, pgbackrest: { stanza: 'sch', password: PASSWORD, schedule },
 });
 const script = (kind: string) => {
-  const m = new RegExp(`^${MARKER}socle-backup-\\d+-sched-${kind}\\n.* /bin/sh (\\S+) `, 'm').exec(crontab());
+  const m = new RegExp(`^${MARKER}socle-backup-\\d+-sched-${kind} \\S+\\n.* /bin/sh (\\S+) `, 'm').exec(crontab());
   return m ? m[1] : null;
 };
 const runJob = (file: string) => spawnSync('/bin/sh', [file], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: process.env.HOME! } });
 const info = () => runModule('pgbackrest', { instance: 'sched', state: 'info' }, { env: sb.env }).result;
 
 function cleanCrontab(): void {
-  const lines = crontab().split('\n');
-  const keep = lines.filter((l, i) => !l.startsWith(MARKER) && !(i > 0 && lines[i - 1].startsWith(MARKER)));
+  const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return;
+  const lines = r.stdout.split('\n');
+  const mine = (l: string) => l.startsWith(MARKER) && l.includes(sb.dir);
+  const keep = lines.filter((l, i) => !mine(l) && !(i > 0 && mine(lines[i - 1])));
   spawnSync('crontab', ['-'], { input: keep.join('\n').trim() ? `${keep.join('\n').trim()}\n` : '' });
 }
 
@@ -60,8 +72,8 @@ describeIf('scheduled backups (crontab)', () => {
   test('a new instance gets one crontab entry per kind; a re-run changes nothing', () => {
     const r = run(declared());
     ok(r);
-    expect(crontab()).toMatch(new RegExp(`^${MARKER}socle-backup-\\d+-sched-full\\n0 1 \\* \\* 0 /bin/sh \\S+ >>\\S+ 2>&1$`, 'm'));
-    expect(crontab()).toMatch(new RegExp(`^${MARKER}socle-backup-\\d+-sched-incr\\n0 0 \\* \\* \\* /bin/sh `, 'm'));
+    expect(crontab()).toMatch(new RegExp(`^${MARKER}socle-backup-\\d+-sched-full \\S+\\n0 1 \\* \\* 0 /bin/sh \\S+ >>\\S+ 2>&1$`, 'm'));
+    expect(crontab()).toMatch(new RegExp(`^${MARKER}socle-backup-\\d+-sched-incr \\S+\\n0 0 \\* \\* \\* /bin/sh `, 'm'));
     expect(crontab()).not.toMatch(/sched-diff/);
     const full = script('full')!;
     expect(statSync(full).mode & 0o777).toBe(0o700);
