@@ -22,6 +22,8 @@ stage=$(mktemp -d /tmp/socle-stage.XXXXXX)
 cleanup() {
   # Anything the user left running (a server of a failed test) must not outlive the run.
   pkill -KILL -u "$user" 2>/dev/null || true
+  # Nor the crontab entries of scheduled dumps and backups whose sandbox is gone.
+  if command -v crontab >/dev/null; then crontab -r -u "$user" 2>/dev/null || true; fi
   rm -rf "$stage"
 }
 trap cleanup EXIT

@@ -16,6 +16,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
 # High availability (issue 9): Patroni and etcd (server and etcdctl) for the patroni test and bench.
 [ -x /usr/bin/patroni ] && [ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing+=(patroni etcd-server etcd-client)
+# Scheduled dumps and backups without systemd are entries of the owner's crontab.
+command -v crontab >/dev/null || missing+=(cron)
 # The temBoard test makes its TLS certificate and signing keys with openssl.
 command -v openssl >/dev/null || missing+=(openssl)
 # Performance analysis (docs/analysis.md): PoWA's collector, pgBadger, pgCluu (+ sar for its host section).

@@ -34,6 +34,7 @@
 #   SOCLE_DIST                build output (default dist/)
 #   SOCLE_MOLECULE_WHEELS     folder of the temBoard agent's wheels for the containers (default
 #                             $SOCLE_MOLECULE_WORK/wheels, made here; "none": the index, from the containers)
+#   SOCLE_MOLECULE_TARBALL    a collection tarball already built: installed as is, no build
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -80,7 +81,10 @@ if [ "${SOCLE_MOLECULE_WHEELS:-}" != none ]; then
 fi
 
 # --- 3, 4. the tarball, installed as users install it ------------------------------------------
-if [ "$command" = test ] || [ "$command" = converge ] || [ "$command" = syntax ] || [ ! -d "$work/collections" ]; then
+if [ -n "${SOCLE_MOLECULE_TARBALL:-}" ]; then
+    # Built by the caller (scripts/quality.sh builds once for scenarios run in parallel).
+    tarball=$SOCLE_MOLECULE_TARBALL
+elif [ "$command" = test ] || [ "$command" = converge ] || [ "$command" = syntax ] || [ ! -d "$work/collections" ]; then
     log "building the collection"
     npm run --silent build
     dist=${SOCLE_DIST:-$ROOT/dist}

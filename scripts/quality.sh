@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The collection's quality gates, as root (CI calls this from .ci/run after the tests):
 #
-#   1. molecule    the default scenario end to end on Debian 12 and Debian 13, in parallel
+#   1. molecule    the default scenario end to end on Debian 12 and Debian 13, in parallel, and
+#                  beside them the backup scenario on Debian 12 (scheduled backups and dumps)
 #                  (scripts/molecule.sh: images, venv, build, tarball installed,
 #                  destroy/syntax/create/converge/idempotence/verify/destroy);
 #                  SOCLE_QUALITY_PLATFORMS names others (default "debian12 debian13")
@@ -95,7 +96,30 @@ docs() {
     [ "$n" -gt 0 ] && [ "$ok" -eq "$n" ]
 }
 
-gate molecule env SOCLE_MOLECULE_PLATFORM="${SOCLE_QUALITY_PLATFORMS:-debian12 debian13}" bash scripts/molecule.sh
+# The default scenario (SOCLE_QUALITY_PLATFORMS) and the backup scenario (Debian 12 only, lean) in
+# parallel, from one build, each with its own container prefix and Molecule state. What both
+# would otherwise set up at once (images, node_modules, venv, the tarball) is done first.
+molecules() {
+    local platforms=${SOCLE_QUALITY_PLATFORMS:-debian12 debian13} tb rc=0 rcb=0 pid
+    # shellcheck disable=SC2086
+    bash scripts/podman-setup.sh $platforms debian12 >&2 || return 1
+    [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error || return 1
+    bash scripts/venv.sh >/dev/null || return 1
+    npm run --silent build || return 1
+    tb=$(tarball)
+    env SOCLE_MOLECULE_TARBALL="$tb" SOCLE_MOLECULE_SCENARIO=backup SOCLE_MOLECULE_PLATFORM=debian12 \
+        SOCLE_MOLECULE_PREFIX="${SOCLE_MOLECULE_PREFIX:-}backup-" \
+        SOCLE_MOLECULE_WORK="${SOCLE_MOLECULE_WORK:-/var/tmp/socle-molecule}-backup" \
+        bash scripts/molecule.sh >"$tmp/molecule-backup.log" 2>&1 &
+    pid=$!
+    env SOCLE_MOLECULE_TARBALL="$tb" SOCLE_MOLECULE_PLATFORM="$platforms" bash scripts/molecule.sh || rc=$?
+    wait "$pid" || rcb=$?
+    log "----- molecule scenario backup (exit $rcb) -----"
+    cat "$tmp/molecule-backup.log" >&2
+    [ "$rc" = 0 ] && [ "$rcb" = 0 ]
+}
+
+gate molecule molecules
 gate lint bash scripts/lint.sh
 venv
 gate "collection verify" verify

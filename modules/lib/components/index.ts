@@ -11,10 +11,12 @@
 //   temboard     the temBoard agent; likewise
 //   powa         PoWA's libraries, role and database (its role and database made in its own sql phase)
 //   logging      logging presets: parameters only
+//   dumps        the databases' scheduled dumps, removed with the instance
 //   patroni      runs the server (its Service replaces the instance's) and provisions members
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
+import { dumpsComponent } from './dumps';
 import { pgbackrestComponent } from './pgbackrest';
 import { prometheusComponent } from './prometheus';
 import { replicationComponent } from './replication';
@@ -26,5 +28,5 @@ import { patroniComponent } from './patroni';
 
 export const COMPONENTS: InstanceComponent[] = [
   pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent, powaComponent, loggingComponent,
-  patroniComponent,
+  dumpsComponent, patroniComponent,
 ];

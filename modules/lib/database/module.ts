@@ -5,6 +5,7 @@ import { applySteps, report } from '../plan';
 import type { ModuleContext, ModuleResult } from '../runtime';
 import { loadSettings } from '../settings';
 import { planDatabases } from './index';
+import { dumpsFact, planDumps } from '../components/dumps/plan';
 
 export async function reconcileDatabase(opts: DatabaseOptions, ctx: ModuleContext): Promise<ModuleResult> {
   const settings = loadSettings();
@@ -13,8 +14,11 @@ export async function reconcileDatabase(opts: DatabaseOptions, ctx: ModuleContex
   void _instance;
   return withInstance(settings, l, async (session) => {
     const plan = await planDatabases(session, [spec]);
-    if (!ctx.checkMode) await applySteps(plan.steps);
-    const r = report(plan.steps);
+    // The dump options: a dump before a drop, the rest after the database's own changes.
+    const dumps = await planDumps(session, settings, spec);
+    const steps = [...dumps.before, ...plan.steps, ...dumps.after];
+    if (!ctx.checkMode) await applySteps(steps);
+    const r = report(steps);
     const after = plan.after[spec.name];
     const msg = r.changed
       ? `${ctx.checkMode ? 'would ' : ''}${r.changes.join('; ')}`
@@ -24,6 +28,7 @@ export async function reconcileDatabase(opts: DatabaseOptions, ctx: ModuleContex
       msg,
       name: spec.name,
       state: after.state,
+      dumps: dumpsFact(settings, session, spec.name),
       diff: {
         before: plan.before[spec.name],
         after,

@@ -2,6 +2,8 @@
 // instance task's session, after the roles.
 import { planDatabases } from '../../database';
 import type { InstanceComponent } from '../../instance/component';
+import type { Step } from '../../plan';
+import { planDumps } from '../dumps/plan';
 
 export const databasesComponent: InstanceComponent = {
   name: 'databases',
@@ -13,6 +15,14 @@ export const databasesComponent: InstanceComponent = {
       return { steps: [] };
     }
     const plan = await planDatabases(c.session, c.opts.databases!, { optionPath: (i, p) => `databases[${i}].${p}`, plannedRoles: c.server.plannedRoles });
-    return { steps: plan.steps, before: plan.before, after: plan.after };
+    // The dump options of each database (dump, restore, schedule_dump): a dump before a drop.
+    const before: Step[] = [];
+    const after: Step[] = [];
+    for (const [i, d] of c.opts.databases!.entries()) {
+      const p = await planDumps(c.session, c.settings, d, (o) => `databases[${i}].${o}`);
+      before.push(...p.before);
+      after.push(...p.after);
+    }
+    return { steps: [...before, ...plan.steps, ...after], before: plan.before, after: plan.after };
   },
 };

@@ -13,10 +13,11 @@
 //   - a repository on another host (host-tls, host-ssh): [global] names it; stanza-create and
 //     backups run there (the pgbackrest_repository role), not here. In host-tls mode this host's
 //     own `pgbackrest server` (one per host, shared by its instances: server.ts) lets the
-//     repository host reach the instances.
-// Not yet: scheduled backups.
+//     repository host reach the instances;
+//   - services: the scheduled backups (schedule.ts), started and stopped with the instance.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import type { ComponentContext, InstanceComponent, SqlContext, SqlPlan } from '../../instance/component';
+import type { CompanionService } from '../../daemon';
 import { effectiveAuth } from '../../instance/config';
 import { inRecovery } from '../../instance/layout';
 import { privateDir } from '../../instance/lifecycle';
@@ -26,6 +27,7 @@ import type { Step } from '../../plan';
 import { ModuleError } from '../../runtime';
 import { passfileLine } from '../replication/conninfo';
 import { serviceRoleSteps } from '../service-role';
+import { checkSchedule, scheduleServices, unwantedJobSteps } from './schedule';
 import {
   archiveCommand,
   cachedStanzaFacts,
@@ -66,6 +68,7 @@ function check(c: ComponentContext): void {
   if (o.password !== undefined && /[\n\r\0]/.test(o.password)) {
     throw new ModuleError("option 'pgbackrest.password': must not contain a line break or NUL (it is kept in a passfile)");
   }
+  checkSchedule(c);
   const before = stanzaOf(c.layout);
   if (c.lifecycle === 'update' && before && before !== o.stanza) {
     throw new ModuleError(`option 'pgbackrest.stanza': instance ${c.layout.id} archives to stanza ${before}; moving it to ${o.stanza} is not supported (drop and re-create it, or edit by hand)`);
@@ -135,7 +138,7 @@ function configure(c: ComponentContext): Step[] {
       : null,
     site.repository.mode === 'host-ssh' ? fileStep(c, remoteCommandFile(site), remoteCommandText(site), `write ${remoteCommandFile(site)}`, 0o700) : null,
   ];
-  return steps.filter((s): s is Step => s !== null);
+  return [...steps.filter((s): s is Step => s !== null), ...unwantedJobSteps(c)];
 }
 
 async function sql(c: SqlContext): Promise<SqlPlan> {
@@ -228,6 +231,18 @@ function provisionStep(c: ComponentContext): Step {
   };
 }
 
+/** host-tls: this host's `pgbackrest server`, which the repository host reaches the instances through. */
+function tlsServerServices(c: ComponentContext): CompanionService[] {
+  if (!c.settings.raw.pgbackrest || !stanzaFor(c)) return [];
+  const site = pgbackrestSite(c.settings);
+  if (site.repository.mode !== 'host-tls') return [];
+  // One server for every instance of the host: an instance stopped or dropped leaves it to
+  // the others that still archive through it.
+  const leaving = c.opts.state === 'stopped' || c.opts.state === 'absent' || c.lifecycle === 'drop';
+  if (leaving && otherInstances(site, c.layout.datadir)) return [];
+  return [tlsServer(c.settings, site)];
+}
+
 export const pgbackrestComponent: InstanceComponent = {
   name: 'pgbackrest',
   // Declared, or the instance archives to a stanza (drop cleans up, facts are reported).
@@ -249,16 +264,8 @@ export const pgbackrestComponent: InstanceComponent = {
   sql,
   sqlOnCreation: (c) => (c.opts.pgbackrest && !c.opts.standby ? [`create role ${pgbackrestSite(c.settings).backuprole} (pgbackrest)`, `create stanza ${c.opts.pgbackrest.stanza}`] : []),
   drop,
-  services(c) {
-    if (!c.settings.raw.pgbackrest || !stanzaFor(c)) return [];
-    const site = pgbackrestSite(c.settings);
-    if (site.repository.mode !== 'host-tls') return [];
-    // One server for every instance of the host: an instance stopped or dropped leaves it to
-    // the others that still archive through it.
-    const leaving = c.opts.state === 'stopped' || c.opts.state === 'absent' || c.lifecycle === 'drop';
-    if (leaving && otherInstances(site, c.layout.datadir)) return [];
-    return [tlsServer(c.settings, site)];
-  },
+  // The scheduled backups, and this host's TLS server for a repository host.
+  services: (c) => [...scheduleServices(c), ...tlsServerServices(c)],
   async facts(c) {
     const stanza = stanzaFor(c);
     if (!stanza || c.lifecycle === 'drop' || !c.settings.raw.pgbackrest) return undefined;
