@@ -187,7 +187,17 @@ async function sql(c: SqlContext) {
   const repl = c.settings.postgresql.replrole!;
   if (c.server.inRecovery || c.lifecycle !== 'create') return { steps: [] };
   const conn = await c.session.connection();
-  const { rows } = await conn.query<{ m: boolean }>("SELECT pg_has_role($1, 'pg_read_all_stats', 'MEMBER') AS m", [repl]);
+  // Patroni makes the role in its post-bootstrap, which may still be under way when its REST API
+  // already says ready (seen on a loaded machine): wait for the role, a bounded time.
+  const deadline = Date.now() + 60_000;
+  let rows: Array<{ m: boolean | null }> = [];
+  for (;;) {
+    ({ rows } = await conn.query<{ m: boolean | null }>(
+      "SELECT pg_has_role(r.oid, 'pg_read_all_stats', 'MEMBER') AS m FROM pg_roles r WHERE r.rolname = $1", [repl]));
+    if (rows.length || c.module.checkMode) break;
+    if (Date.now() > deadline) throw new ModuleError(`the replication role ${repl} that Patroni makes at bootstrap does not exist after 60 s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
   if (rows[0]?.m) return { steps: [] };
   const q = `GRANT pg_read_all_stats TO ${quoteIdent(repl)}`;
   return { steps: [{ change: `grant pg_read_all_stats to ${repl}`, queries: [q], apply: async () => void (await conn.query(q)) }] };
