@@ -201,7 +201,9 @@ describeIf('a Patroni cluster of three members on etcd', () => {
   });
 
   test('the patroni module: failover to the synchronous standby, reinit of a replica', async () => {
-    const before = runModule('patroni', { instance: 'pg_n1' }, { env: sb.env }).result;
+    // The replica the previous test restarted may not be the synchronous standby again yet.
+    const before = await until('a synchronous standby', async () => runModule('patroni', { instance: 'pg_n1' }, { env: sb.env }).result,
+      (r) => (r?.sync_standby ?? []).length > 0);
     const target = before.sync_standby[0] as string;
     const failover = runModule('patroni', { instance: 'pg_n1', action: 'failover', candidate: target }, { env: sb.env }).result;
     expect(ok(failover)).toBe('ok');
