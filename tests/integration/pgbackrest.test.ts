@@ -229,6 +229,29 @@ describeIf('pgBackRest: stanza, backups and point-in-time recovery', () => {
     expect(again.changed).toBe(false);
   });
 
+  test('backup_standby: with a standby in the stanza, pgBackRest copies the files from it', () => {
+    const settings = (backupStandby: boolean) => sb.writeSettings({
+      postgresql: { replrole: 'replicator' },
+      pgbackrest: { backup_standby: backupStandby, repository: { mode: 'path', path: repo(), retention: { full: 2 } } },
+    });
+    const stanzaFile = join(sb.dir, 'srv/etc/pgbackrest/conf.d/bk8.conf');
+    try {
+      settings(true);
+      const { result } = run(instance());
+      ok(result);
+      expect(result.changes).toEqual([expect.stringMatching(/stanza bk8/)]);
+      expect(readFileSync(stanzaFile, 'utf8')).toMatch(/^backup-standby=y$/m);
+      ok(backrest({ state: 'backed_up', type: 'incr' }).result);
+      const log = readFileSync(join(sb.dir, 'srv/log/pgbackrest/bk8-backup.log'), 'utf8');
+      const lastBackup = log.slice(log.lastIndexOf('backup command begin'));
+      expect(lastBackup).toMatch(/replay on the standby reached/);
+    } finally {
+      settings(false);
+    }
+    ok(run(instance()).result);
+    expect(readFileSync(stanzaFile, 'utf8')).not.toMatch(/backup-standby/);
+  });
+
   test('dropping the backups is refused while the standby shares the stanza', () => {
     const { result } = run({ name: 'bk', state: 'absent', pgbackrest: { stanza: 'bk8', delete_backups: true } });
     expect(result.failed).toBe(true);

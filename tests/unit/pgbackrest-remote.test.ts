@@ -14,7 +14,7 @@ const base = {
   logpath: '/srv/log/pgbackrest',
   spoolpath: '/srv/spool',
   lockpath: '/run/pgbackrest/lock',
-  backuprole: 'backup',
+  backuprole: 'backup', backupStandby: false,
 };
 const tls: PgbackrestSite = {
   ...base,

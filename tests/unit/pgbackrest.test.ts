@@ -12,7 +12,7 @@ const site: PgbackrestSite = {
   spoolpath: '/srv/spool',
   lockpath: '/run/pgbackrest/lock',
   repository: { mode: 'path', path: '/srv/repo', retention: { full: 2, diff: 3, archive: 2 } },
-  backuprole: 'backup',
+  backuprole: 'backup', backupStandby: false,
 };
 
 test('a primary and its standby share a stanza file, one index each, kept across rewrites', () => {
@@ -28,6 +28,15 @@ test('a primary and its standby share a stanza file, one index each, kept across
   expect(left).not.toContain('pg1-');
   expect(left).toContain('pg2-path=/d/standby');
   expect(withoutInstance('main', left, '/d/standby')).toBeNull();
+});
+
+test('backup_standby: backup-standby=y only while the stanza has a standby (pgBackRest refuses it otherwise)', () => {
+  const primary = withInstance('main', null, { datadir: '/d/primary', port: 5432, user: 'backup', socketDir: '/run/pg' }, true);
+  expect(primary).not.toContain('backup-standby');
+  const both = withInstance('main', primary, { datadir: '/d/standby', port: 5433, user: 'backup', socketDir: null }, true);
+  expect(both).toMatch(/^\[main\]\nbackup-standby=y\npg1-path=/m);
+  expect(withoutInstance('main', both, '/d/standby', true)).toBe(primary);
+  expect(withInstance('main', both, { datadir: '/d/standby', port: 5433, user: 'backup', socketDir: null })).not.toContain('backup-standby');
 });
 
 test('archive_command names the configuration folder and the stanza', () => {

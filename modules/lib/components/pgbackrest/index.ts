@@ -117,7 +117,7 @@ function configure(c: ComponentContext): Step[] {
     port: c.port,
     user: site.backuprole,
     socketDir: SOCKET_METHODS.has(local) ? l.socketDir : null,
-  });
+  }, site.backupStandby);
   const global = fileStep(c, globalConfFile(site), globalConfText(site), `write ${globalConfFile(site)}`, 0o600);
   if (global) {
     // pgBackRest makes none of its folders (a missing log folder only warns, on every command).
@@ -186,7 +186,7 @@ function drop(c: ComponentContext): Step[] {
   }
   const file = stanzaConfFile(site, stanza);
   const before = readTextOr(file, null);
-  const after = withoutInstance(stanza, before, c.layout.datadir);
+  const after = withoutInstance(stanza, before, c.layout.datadir, site.backupStandby);
   if (before !== null && after !== before) {
     steps.push({
       change: `remove instance ${c.layout.id} from stanza ${stanza}`,

@@ -23,6 +23,8 @@ export interface PgbackrestSite {
   lockpath: string;
   repository: PathRepository | TlsRepository | SshRepository;
   backuprole: string;
+  /** Back up from a standby of the stanza when it has one (`backup-standby=y`). */
+  backupStandby: boolean;
 }
 
 export interface PathRepository {
@@ -86,6 +88,7 @@ export function pgbackrestSite(settings: SiteSettings, option = 'pgbackrest'): P
     lockpath: sitePath(settings, s.lockpath!),
     repository: repository(settings, s.repository),
     backuprole: settings.raw.postgresql?.backuprole?.name ?? 'backup',
+    backupStandby: s.backup_standby ?? false,
   };
 }
 
@@ -155,9 +158,15 @@ export function indexOf(entries: Map<number, Map<string, string>>, datadir: stri
   return null;
 }
 
-export function stanzaConfText(stanza: string, entries: Map<number, Map<string, string>>): string | null {
+/**
+ * The stanza file's text. `backupStandby`: pgBackRest copies the files from a standby (the primary
+ * only starts and stops the backup); it refuses to back up when the stanza has no standby, so the
+ * line is there only while the stanza has more than one instance (pgBackRest tells which is which).
+ */
+export function stanzaConfText(stanza: string, entries: Map<number, Map<string, string>>, backupStandby = false): string | null {
   if (!entries.size) return null;
   const lines = [HEADER.trimEnd(), `[${stanza}]`];
+  if (backupStandby && entries.size > 1) lines.push('backup-standby=y');
   for (const i of [...entries.keys()].sort((a, b) => a - b)) {
     for (const [k, v] of entries.get(i)!) lines.push(`pg${i}-${k}=${v}`);
   }
@@ -172,6 +181,7 @@ export function withInstance(
   stanza: string,
   text: string | null,
   inst: { datadir: string; port: number; user: string; socketDir: string | null },
+  backupStandby = false,
 ): string {
   const entries = parseStanzaConf(text);
   let i = indexOf(entries, inst.datadir);
@@ -179,15 +189,15 @@ export function withInstance(
   const kv = new Map<string, string>([['path', inst.datadir], ['port', String(inst.port)], ['user', inst.user]]);
   if (inst.socketDir) kv.set('socket-path', inst.socketDir);
   entries.set(i, kv);
-  return stanzaConfText(stanza, entries)!;
+  return stanzaConfText(stanza, entries, backupStandby)!;
 }
 
 /** The stanza file without this instance's lines (null: no instance left in it). */
-export function withoutInstance(stanza: string, text: string | null, datadir: string): string | null {
+export function withoutInstance(stanza: string, text: string | null, datadir: string, backupStandby = false): string | null {
   const entries = parseStanzaConf(text);
   const i = indexOf(entries, datadir);
   if (i !== null) entries.delete(i);
-  return stanzaConfText(stanza, entries);
+  return stanzaConfText(stanza, entries, backupStandby);
 }
 
 export const passfileOf = (settings: SiteSettings, l: InstanceLayout) =>
