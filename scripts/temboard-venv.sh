@@ -10,6 +10,8 @@ CONSOLE=false
 [ "${1:-}" = --console ] && CONSOLE=true
 if $CONSOLE; then VENV=${SOCLE_TEMBOARD_VENV:-/opt/socle/temboard-console}; else VENV=${SOCLE_TEMBOARD_VENV:-/opt/socle/temboard}; fi
 # psycopg2: the agent imports it but does not require it (distributions package it apart).
-PKGS=("temboard-agent==9.0.1" "psycopg2-binary==2.9.13")
+# Python 3.12 and later: the agent imports pkg_resources (setuptools, no longer in a new venv);
+# 3.13: its bottle (< 0.13) imports cgi, gone from the standard library (legacy-cgi has it).
+PKGS=("temboard-agent==9.0.1" "psycopg2-binary==2.9.13" "legacy-cgi==2.6.4; python_version >= '3.13'" "setuptools==80.9.0; python_version >= '3.12'")
 $CONSOLE && PKGS+=("temboard==9.0.1")
 exec bash "$(dirname "${BASH_SOURCE[0]}")/pyvenv.sh" "$VENV" temboard "${PKGS[@]}"
