@@ -67,15 +67,16 @@ eval "$(bash scripts/venv.sh)"
 # The default scenario installs temboard-agent from PyPI (setup role, socle_temboard_agent), but
 # containers here do not reach the index (its TLS is not trusted inside them): the wheels are
 # downloaded on this host for the containers' Pythons (Debian 12: 3.11, 13: 3.13) and the converge
-# copies them in (socle_temboard_agent_pip_extra_args: --no-index --find-links). Skipped, and the
-# containers then use the index themselves, with SOCLE_MOLECULE_WHEELS=none.
+# copies them in (socle_temboard_agent_pip_extra_args: --no-index --find-links). Environment markers
+# ("; python_version >= ...") are cut: pip would judge them by this host's Python, not the target's.
+# Skipped, and the containers then use the index themselves, with SOCLE_MOLECULE_WHEELS=none.
 if [ "${SOCLE_MOLECULE_WHEELS:-}" != none ]; then
     export SOCLE_MOLECULE_WHEELS=${SOCLE_MOLECULE_WHEELS:-$work/wheels}
     mapfile -t tb_pkgs < <(python3 -c 'import json,sys,re; print("\n".join(json.loads(re.search(r"^socle_temboard_agent_packages: (.*)$", open(sys.argv[1]).read(), re.M).group(1))))' roles/setup/defaults/main.yml)
     for v in 3.11 3.13; do
         python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version "$v" \
             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-            -d "$SOCLE_MOLECULE_WHEELS" "${tb_pkgs[@]}" 2>/dev/null \
+            -d "$SOCLE_MOLECULE_WHEELS" "${tb_pkgs[@]%%;*}" 2>/dev/null \
             || { log "no temboard-agent wheels for Python $v (the containers will try the index)"; }
     done
 fi
