@@ -529,7 +529,8 @@ describe('the documented examples', () => {
       if (args.publications) sql('SET ROLE app; CREATE TABLE app.orders (id int PRIMARY KEY); CREATE TABLE app.order_lines (id int PRIMARY KEY)', 'app', pubEnv);
       const r = run(args);
       expect(r.failed ? `${JSON.stringify(args)}: ${r.msg}` : undefined).toBeUndefined();
-      expect(run(args).changed).toBe(false);
+      // A dump taken now, a dump restored: actions, a change every time; the rest is a state.
+      expect(run(args).changed).toBe(Boolean(args.dump || args.restore));
     }
     // created by the owner after the privileges task: readable through the default privileges
     expect(sql("SELECT has_table_privilege('reporting', 'app.orders', 'SELECT')", 'app', pubEnv)).toBe('t');
