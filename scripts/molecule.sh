@@ -72,7 +72,8 @@ eval "$(bash scripts/venv.sh)"
 # Skipped, and the containers then use the index themselves, with SOCLE_MOLECULE_WHEELS=none.
 if [ "${SOCLE_MOLECULE_WHEELS:-}" != none ]; then
     export SOCLE_MOLECULE_WHEELS=${SOCLE_MOLECULE_WHEELS:-$work/wheels}
-    mapfile -t tb_pkgs < <(python3 -c 'import json,sys,re; print("\n".join(json.loads(re.search(r"^socle_temboard_agent_packages: (.*)$", open(sys.argv[1]).read(), re.M).group(1))))' roles/setup/defaults/main.yml)
+    # The venv's Python (PyYAML comes with Ansible) reads the role's pins.
+    mapfile -t tb_pkgs < <(python3 -c 'import sys, yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["socle_temboard_agent_packages"]))' roles/setup/defaults/main.yml)
     for v in 3.11 3.13; do
         python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version "$v" \
             --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
