@@ -12,7 +12,9 @@
 //                          and the Molecule scenario `ha` run the same modules and roles)
 //   ```console socle       a terminal session: each `$ socle ...` line is run (by bash, as the
 //                          owner, the collection's files/socle as `socle`) where it stands and must
-//                          exit 0; other lines (`$ systemctl ...`, the output shown) are left alone
+//                          exit 0; other lines (`$ systemctl ...`, the output shown) are left alone,
+//                          but for `$ cat FILE`, whose lines below are written as FILE first; the
+//                          password files the lines read (`~/repl.pw`, `~/backup.pw`) hold the vault's
 // A `runnable*` block's first line may name its file (`# site.yml`), as users save it.
 //
 // Only what cannot be the same here is substituted, and each substitution must apply (a rule that
@@ -75,6 +77,8 @@ beforeAll(async () => {
   env = { ...env, HOME: join(sb.dir, 'home'), SOCLE_SETTINGS: sb.settingsFile };
   mkdirSync(env.HOME!, { recursive: true });
   // `socle` as the setup role installs it: the collection's files/socle, on the PATH.
+  writeFileSync(join(env.HOME!, 'repl.pw'), `${VAULT.vault_repl_password}\n`, { mode: 0o600 });
+  writeFileSync(join(env.HOME!, 'backup.pw'), `${VAULT.vault_backup_password}\n`, { mode: 0o600 });
   socleBin = join(sb.dir, 'bin');
   mkdirSync(socleBin);
   writeFileSync(join(socleBin, 'socle'), `#!/bin/sh\nexec node ${join(docsDir, '../files/socle')} "$@"\n`, { mode: 0o755 });
@@ -136,9 +140,18 @@ function siteSettings(allVars: string): void {
   sb.writeSettings(s);
 }
 
-/** What cannot be the same on this host in the manuals' `socle` lines (each rule must apply once at least). */
+/** What cannot be the same on this host in the manuals' `socle` lines and files (each rule must apply once at least). */
+function consoleRulesHere(): Array<[RegExp, string]> {
+  return [
+    [/--to-port 5436\b/g, `--to-port ${ports['5436']}`],
+    // db2's standby `main` is `main_standby` here, its primary 127.0.0.1 (as in standby.yml).
+    [/'host=db1 port=5432'/g, `'host=127.0.0.1 port=${ports['5432']}'`],
+    [/^name: main$/gm, 'name: main_standby'],
+    [/^port: 5432$/gm, `port: ${ports.standby}`],
+  ];
+}
 function consoleLocalised(line: string): string {
-  const rules: Array<[RegExp, string]> = [[/--to-port 5436\b/g, `--to-port ${ports['5436']}`]];
+  const rules = consoleRulesHere();
   for (const [pattern, by] of rules) {
     if (pattern.test(line)) consoleRules.set(String(pattern), (consoleRules.get(String(pattern)) ?? 0) + 1);
     pattern.lastIndex = 0;
@@ -149,6 +162,8 @@ function consoleLocalised(line: string): string {
 
 /** The `$ socle ...` lines of a console block, run in turn by bash as they are typed. */
 function runConsole(where: string, text: string, report: string[]): void {
+  // `$ cat FILE` shows a file the next lines use: written first, with what follows it up to the next `$ `.
+  for (const m of text.matchAll(/^\$ cat (\S+)\n((?:(?!\$ ).*\n)*)/gm)) writeFileSync(join(project, m[1]), consoleLocalised(m[2]));
   const lines = text.split('\n').filter((l) => /^\$ socle /.test(l)).map((l) => l.slice(2));
   expect({ where, socleLines: lines.length > 0 }).toEqual({ where, socleLines: true });
   for (const line of lines) {
@@ -220,6 +235,6 @@ test('every playbook of docs/*.md runs, in order; a second run of a runnable one
     }
   }
   expect(dropped.sort()).toEqual([...ROOT_PLAYS].sort());
-  expect(Object.fromEntries(consoleRules)).toEqual({ [String(/--to-port 5436\b/g)]: expect.any(Number) });
+  expect([...consoleRules.keys()].sort()).toEqual(consoleRulesHere().map(([r]) => String(r)).sort());
   process.stderr.write(report.join('\n') + '\n');
 });
