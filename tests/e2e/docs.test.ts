@@ -15,6 +15,7 @@
 //                          exit 0; other lines (`$ systemctl ...`, the output shown) are left alone,
 //                          but for `$ cat FILE`, whose lines below are written as FILE first; the
 //                          password files the lines read (`~/repl.pw`, `~/backup.pw`) hold the vault's
+//                          passwords
 // A `runnable*` block's first line may name its file (`# site.yml`), as users save it.
 //
 // Only what cannot be the same here is substituted, and each substitution must apply (a rule that
@@ -76,9 +77,10 @@ beforeAll(async () => {
   for (const p of ['5432', 'standby', '5436', '9187']) ports[p] = await freePort();
   env = { ...env, HOME: join(sb.dir, 'home'), SOCLE_SETTINGS: sb.settingsFile };
   mkdirSync(env.HOME!, { recursive: true });
-  // `socle` as the setup role installs it: the collection's files/socle, on the PATH.
+  // The password files the manuals' `socle` lines read (written by the operator, as they say).
   writeFileSync(join(env.HOME!, 'repl.pw'), `${VAULT.vault_repl_password}\n`, { mode: 0o600 });
   writeFileSync(join(env.HOME!, 'backup.pw'), `${VAULT.vault_backup_password}\n`, { mode: 0o600 });
+  // `socle` as the setup role installs it: the collection's files/socle, on the PATH.
   socleBin = join(sb.dir, 'bin');
   mkdirSync(socleBin);
   writeFileSync(join(socleBin, 'socle'), `#!/bin/sh\nexec node ${join(docsDir, '../files/socle')} "$@"\n`, { mode: 0o755 });
