@@ -14,7 +14,7 @@
 //                          owner, the collection's files/socle as `socle`) where it stands and must
 //                          exit 0; other lines (`$ systemctl ...`, the output shown) are left alone,
 //                          but for `$ cat FILE`, whose lines below are written as FILE first; the
-//                          password files the lines read (`~/repl.pw`, `~/backup.pw`) hold the vault's
+//                          password files the lines read (`~/repl.pw`, `~/backup.pw`, `~/shop.pw`) hold the vault's
 //                          passwords
 // A `runnable*` block's first line may name its file (`# site.yml`), as users save it.
 //
@@ -80,6 +80,7 @@ beforeAll(async () => {
   // The password files the manuals' `socle` lines read (written by the operator, as they say).
   writeFileSync(join(env.HOME!, 'repl.pw'), `${VAULT.vault_repl_password}\n`, { mode: 0o600 });
   writeFileSync(join(env.HOME!, 'backup.pw'), `${VAULT.vault_backup_password}\n`, { mode: 0o600 });
+  writeFileSync(join(env.HOME!, 'shop.pw'), `${VAULT.vault_shop_password}\n`, { mode: 0o600 });
   // `socle` as the setup role installs it: the collection's files/socle, on the PATH.
   socleBin = join(sb.dir, 'bin');
   mkdirSync(socleBin);
