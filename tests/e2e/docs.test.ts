@@ -6,6 +6,16 @@
 //   ```yaml runnable       a playbook, run twice: it succeeds, and the second run changes nothing
 //   ```yaml runnable-once  a playbook that acts each time (backup, restore, restart): run once
 //   ```yaml project-file   a file of the project (first line `# path`), written before what follows
+//   ```yaml syntax-only    a playbook that needs what one host cannot be (an etcd cluster and
+//                          Patroni members on several hosts, root for the etcd role): checked by
+//                          `ansible-playbook --syntax-check` only (tests/integration/patroni.test.ts
+//                          and the Molecule scenario `ha` run the same modules and roles)
+//   ```console socle       a terminal session: each `$ socle ...` line is run (by bash, as the
+//                          owner, the collection's files/socle as `socle`) where it stands and must
+//                          exit 0; other lines (`$ systemctl ...`, the output shown) are left alone,
+//                          but for `$ cat FILE`, whose lines below are written as FILE first; the
+//                          password files the lines read (`~/repl.pw`, `~/backup.pw`, `~/shop.pw`) hold the vault's
+//                          passwords
 // A `runnable*` block's first line may name its file (`# site.yml`), as users save it.
 //
 // Only what cannot be the same here is substituted, and each substitution must apply (a rule that
@@ -16,6 +26,7 @@
 // settings of group_vars/all.yml are used with the sandbox's paths and `service_manager: none`.
 // installation.md and operations.md share one project folder (the second operates what the first
 // deploys); any other manual gets a project folder of its own, on the same host and settings.
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -35,15 +46,15 @@ const ORDER = ['installation.md', 'operations.md'];
 /** The plays the tests leave out because they need root, by name. */
 const ROOT_PLAYS = ['Prepare the hosts (packages, user, socket directory, site settings)', 'Upgrade the PostgreSQL packages (as root)'];
 
-export interface Block { kind: 'runnable' | 'runnable-once' | 'project-file'; file: string; text: string; line: number }
+export interface Block { kind: 'runnable' | 'runnable-once' | 'project-file' | 'syntax-only' | 'console'; file: string; text: string; line: number }
 
 /** The marked yaml blocks of a Markdown text, in order. */
 export function markedBlocks(markdown: string): Block[] {
   const out: Block[] = [];
-  for (const m of markdown.matchAll(/^```yaml (runnable|runnable-once|project-file)\n([\s\S]*?)^```$/gm)) {
-    const text = m[2];
-    const file = /^# (\S+)\n/.exec(text)?.[1] ?? '';
-    out.push({ kind: m[1] as Block['kind'], file, text, line: markdown.slice(0, m.index).split('\n').length });
+  for (const m of markdown.matchAll(/^```(?:yaml (runnable|runnable-once|project-file|syntax-only)|console (socle))\n([\s\S]*?)^```$/gm)) {
+    const text = m[3];
+    const file = m[2] ? '' : /^# (\S+)\n/.exec(text)?.[1] ?? '';
+    out.push({ kind: (m[1] ?? 'console') as Block['kind'], file, text, line: markdown.slice(0, m.index).split('\n').length });
   }
   return out;
 }
@@ -53,6 +64,8 @@ let env: NodeJS.ProcessEnv;
 let docsDir: string;
 let project: string;
 const ports: Record<string, number> = {};
+let socleBin: string;
+const consoleRules = new Map<string, number>();
 const dropped: string[] = [];
 
 beforeAll(async () => {
@@ -64,6 +77,14 @@ beforeAll(async () => {
   for (const p of ['5432', 'standby', '5436', '9187']) ports[p] = await freePort();
   env = { ...env, HOME: join(sb.dir, 'home'), SOCLE_SETTINGS: sb.settingsFile };
   mkdirSync(env.HOME!, { recursive: true });
+  // The password files the manuals' `socle` lines read (written by the operator, as they say).
+  writeFileSync(join(env.HOME!, 'repl.pw'), `${VAULT.vault_repl_password}\n`, { mode: 0o600 });
+  writeFileSync(join(env.HOME!, 'backup.pw'), `${VAULT.vault_backup_password}\n`, { mode: 0o600 });
+  writeFileSync(join(env.HOME!, 'shop.pw'), `${VAULT.vault_shop_password}\n`, { mode: 0o600 });
+  // `socle` as the setup role installs it: the collection's files/socle, on the PATH.
+  socleBin = join(sb.dir, 'bin');
+  mkdirSync(socleBin);
+  writeFileSync(join(socleBin, 'socle'), `#!/bin/sh\nexec node ${join(docsDir, '../files/socle')} "$@"\n`, { mode: 0o755 });
 });
 afterAll(() => sb?.cleanup());
 
@@ -122,6 +143,41 @@ function siteSettings(allVars: string): void {
   sb.writeSettings(s);
 }
 
+/** What cannot be the same on this host in the manuals' `socle` lines and files (each rule must apply once at least). */
+function consoleRulesHere(): Array<[RegExp, string]> {
+  return [
+    [/--to-port 5436\b/g, `--to-port ${ports['5436']}`],
+    // db2's standby `main` is `main_standby` here, its primary 127.0.0.1 (as in standby.yml).
+    [/'host=db1 port=5432'/g, `'host=127.0.0.1 port=${ports['5432']}'`],
+    [/^name: main$/gm, 'name: main_standby'],
+    [/^port: 5432$/gm, `port: ${ports.standby}`],
+  ];
+}
+function consoleLocalised(line: string): string {
+  const rules = consoleRulesHere();
+  for (const [pattern, by] of rules) {
+    if (pattern.test(line)) consoleRules.set(String(pattern), (consoleRules.get(String(pattern)) ?? 0) + 1);
+    pattern.lastIndex = 0;
+    line = line.replace(pattern, by);
+  }
+  return line;
+}
+
+/** The `$ socle ...` lines of a console block, run in turn by bash as they are typed. */
+function runConsole(where: string, text: string, report: string[]): void {
+  // `$ cat FILE` shows a file the next lines use: written first, with what follows it up to the next `$ `.
+  for (const m of text.matchAll(/^\$ cat (\S+)\n((?:(?!\$ ).*\n)*)/gm)) writeFileSync(join(project, m[1]), consoleLocalised(m[2]));
+  const lines = text.split('\n').filter((l) => /^\$ socle /.test(l)).map((l) => l.slice(2));
+  expect({ where, socleLines: lines.length > 0 }).toEqual({ where, socleLines: true });
+  for (const line of lines) {
+    const p = spawnSync('bash', ['-c', consoleLocalised(line)], { cwd: project, env: { ...env, PATH: `${socleBin}:${process.env.PATH}` }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const failure = p.status === 0 ? '' : `exit ${p.status}: ${p.stderr.slice(-2000)}`;
+    expect({ where, line, failure }).toEqual({ where, line, failure: '' });
+    for (const secret of Object.values(VAULT)) expect({ where, line, leaks: `${p.stdout}${p.stderr}`.includes(secret) }).toEqual({ where, line, leaks: false });
+    report.push(`${where} $ ${line}: ok`);
+  }
+}
+
 function run(file: string, args: string[] = []): PlaybookRun {
   return ansiblePlaybook(env, ['-i', 'inventory', file, '-e', '@vault.yml', ...args], project);
 }
@@ -132,7 +188,9 @@ function documents(): string[] {
 }
 
 test('the manuals have runnable playbooks (installation, operations)', () => {
-  const playbooks = (d: string) => markedBlocks(readFileSync(join(docsDir, d), 'utf8')).filter((b) => b.kind !== 'project-file').length;
+  const playbooks = (d: string) => markedBlocks(readFileSync(join(docsDir, d), 'utf8')).filter((b) => b.kind === 'runnable' || b.kind === 'runnable-once').length;
+  const consoles = markedBlocks(readFileSync(join(docsDir, 'operations.md'), 'utf8')).filter((b) => b.kind === 'console').length;
+  expect({ consoles: consoles >= 5 }).toEqual({ consoles: true });
   expect({ installation: playbooks('installation.md') >= 2, operations: playbooks('operations.md') >= 10 }).toEqual({ installation: true, operations: true });
 });
 
@@ -156,6 +214,17 @@ test('every playbook of docs/*.md runs, in order; a second run of a runnable one
         if (b.file === 'group_vars/all.yml') siteSettings(text);
         continue;
       }
+      if (b.kind === 'console') {
+        runConsole(where, b.text, report);
+        continue;
+      }
+      if (b.kind === 'syntax-only') {
+        writeFileSync(join(project, name), text);
+        const check = run(name, ['--syntax-check']);
+        expect({ where, status: check.status, output: check.status === 0 ? '' : check.output.slice(-3000) }).toEqual({ where, status: 0, output: '' });
+        report.push(`${where} ${b.kind}: syntax ok (not run)`);
+        continue;
+      }
       writeFileSync(join(project, name), withoutRootPlays(text));
       const first = run(name);
       const failure = first.output.match(/(fatal:|ERROR!)[\s\S]{0,3000}/)?.[0];
@@ -169,5 +238,6 @@ test('every playbook of docs/*.md runs, in order; a second run of a runnable one
     }
   }
   expect(dropped.sort()).toEqual([...ROOT_PLAYS].sort());
+  expect([...consoleRules.keys()].sort()).toEqual(consoleRulesHere().map(([r]) => String(r)).sort());
   process.stderr.write(report.join('\n') + '\n');
 });
