@@ -182,12 +182,16 @@ describe('logical dumps', () => {
     expect(after.map((d: any) => d.id)).not.toContain(before[1].id);
   });
 
-  testCron('the entry goes when the option goes', () => {
-    const r = run({ name: 'shop' });
+  testCron('a task that does not mention the schedule keeps it; the empty string removes it', () => {
+    const kept = run({ name: 'shop', dump: true });
+    ok(kept);
+    expect(kept.changes).not.toContain('remove the scheduled dumps of shop');
+    expect(crontab()).toMatch(/socle-dump/);
+    const r = run({ name: 'shop', schedule_dump: '' });
     ok(r);
     expect(r.changes).toEqual(['remove the scheduled dumps of shop']);
     expect(crontab()).not.toMatch(/socle-dump/);
-    expect(run({ name: 'shop' }).changed).toBe(false);
+    expect(run({ name: 'shop', schedule_dump: '' }).changed).toBe(false);
   });
 
   testCron('a dropped database takes its schedule with it, after a last dump', () => {

@@ -39,7 +39,7 @@ export async function planDumps(
   const absent = spec.state === 'absent';
   const target = (dbname: string): DumpTarget => ({ bindir: l.bindir, socketDir: l.socketDir, port: session.port, user: session.user, dbname });
   if (wantsDumps(spec)) checkDumpable(spec.name, optionPath('name'));
-  if (spec.schedule_dump !== undefined) checkCalendar(settings, spec.schedule_dump, optionPath('schedule_dump'));
+  if (spec.schedule_dump) checkCalendar(settings, spec.schedule_dump, optionPath('schedule_dump'));
 
   if (spec.dump) {
     const t = target(spec.name);
@@ -87,9 +87,11 @@ export async function planDumps(
     });
   }
 
-  // The schedule: wanted while the option is given and the database stays.
+  // The schedule: kept as it is when the option is not given (a task about something else must
+  // not remove it: the `socle database` commands run the module with a name and little else);
+  // the empty string, or the database dropped, removes it.
   const name = dumpJobName(l, spec.name);
-  if (spec.schedule_dump !== undefined && !absent) {
+  if (spec.schedule_dump && !absent) {
     const files = jobFiles(settings, name);
     const job = scheduledJob(settings, {
       name,
@@ -100,7 +102,7 @@ export async function planDumps(
     });
     const a = ensureJob(job);
     if (a) out.after.push({ change: `schedule the dumps of ${spec.name} (${spec.schedule_dump})`, commands: a.commands, apply: a.run });
-  } else if (jobsOf(session, settings).includes(name)) {
+  } else if ((spec.schedule_dump === '' || absent) && jobsOf(session, settings).includes(name)) {
     const job = scheduledJob(settings, { name, description: '', onCalendar: 'daily', scriptText: '', ...jobFiles(settings, name) });
     const a = job.uninstall();
     out.after.push({ change: `remove the scheduled dumps of ${spec.name}`, commands: a.commands, apply: a.run });
