@@ -147,9 +147,13 @@ function replicaMethods(c: ComponentContext): Record<string, unknown> {
   const l = c.layout;
   const restore = command(pgbackrestSite(c.settings), stanza, [`--pg1-path=${l.datadir}`, '--delta', '--link-all', `--link-map=pg_wal=${l.waldir}`, '--type=standby', 'restore']);
   const script = `${formatCommand('mkdir', ['-p', '-m', '0700', l.datadir, l.waldir])} && exec ${restore.text}`;
+  const site = pgbackrestSite(c.settings);
   return {
     create_replica_methods: ['pgbackrest', 'basebackup'],
     pgbackrest: { command: formatCommand('/bin/sh', ['-c', script]), keep_data: true, no_params: true },
+    // Patroni drops the restore_command pgBackRest's restore wrote (postgresql.auto.conf) and
+    // writes the recovery settings itself: a replica that falls behind reads the archive.
+    recovery_conf: { restore_command: `${formatCommand(site.execpath, [`--config-path=${site.configpath}`, `--stanza=${stanza}`, 'archive-get', '%f'])} "%p"` },
   };
 }
 
