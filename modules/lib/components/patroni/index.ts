@@ -14,16 +14,20 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { load } from 'js-yaml';
 import type { ComponentContext, InstanceComponent, SqlContext } from '../../instance/component';
+import type { InstanceLayout } from '../../instance/layout';
 import { privateDir } from '../../instance/lifecycle';
+import type { SiteSettings } from '../../settings';
 import { formatCommand } from '../../exec';
 import { readTextOr, writePrivateFileAtomic } from '../../fsutil';
 import type { Step } from '../../plan';
+import { gucEqual, type GucValue } from '../../pg/guc';
 import { quoteIdent } from '../../pg/quote';
 import { ModuleError } from '../../runtime';
+import { pgbackrestSite, stanzaHasBackup } from '../pgbackrest/site';
 import { clusterInitialized, registeredMembers, removeCluster } from './etcd';
 import { call, getJson, statusOf, type Endpoint } from './http';
 import { patroniDaemon, patroniServer, waitReady } from './server';
-import { configText, etcdAccess, memberFiles, patroniSite, restConnect, restEndpoint, splitParameters } from './site';
+import { configText, DCS_GUCS, etcdAccess, memberFiles, patroniSite, restConnect, restEndpoint, splitParameters } from './site';
 
 interface MemberYaml {
   scope: string;
@@ -61,7 +65,14 @@ const bootstraps = new WeakMap<ComponentContext, boolean>();
 
 async function check(c: ComponentContext): Promise<void> {
   const o = c.opts.patroni;
-  if (!o || c.lifecycle === 'drop') return;
+  if (c.lifecycle === 'drop') return;
+  if (!o) {
+    // A member whose task omits `patroni` (declared: its YAML is there): making it standalone
+    // again would need Patroni stopped, its postgresql.conf and recovery settings undone and the
+    // member removed from the DCS; not supported, and not done silently either.
+    const y = written(c);
+    throw new ModuleError(`option 'patroni': instance ${c.layout.id} is member ${y?.name ?? '?'} of Patroni cluster ${y?.scope ?? '?'}; converting it to a standalone instance is not supported (give the same 'patroni' option, or drop it with state: absent)`);
+  }
   if (c.opts.standby) throw new ModuleError("option 'patroni': excludes option 'standby' (Patroni makes the replicas)");
   if (!c.settings.postgresql.replrole) throw new ModuleError("option 'patroni': the site settings must name a replication role (postgresql.replrole)");
   if (c.lifecycle === 'update' && !existsSync(filesOf(c).configFile)) {
@@ -95,6 +106,13 @@ function validate(execpath: string, file: string): void {
   if (lines.length) throw new ModuleError(`Patroni rejects ${file}: ${lines.join('; ')}`);
 }
 
+/** How a clone is made (Patroni tries the repository first when the member has a stanza: site.ts). */
+function cloneHow(c: ComponentContext): string {
+  const stanza = c.opts.pgbackrest?.stanza;
+  if (!stanza || !c.settings.raw.pgbackrest) return ' (base backup)';
+  return stanzaHasBackup(pgbackrestSite(c.settings), stanza) ? ` (restored from the backups of stanza ${stanza})` : ` (base backup: stanza ${stanza} has no backup yet)`;
+}
+
 function provision(c: ComponentContext) {
   const o = c.opts.patroni;
   if (!o) return null;
@@ -105,7 +123,7 @@ function provision(c: ComponentContext) {
   const daemon = patroniDaemon(c.settings, files);
   const first = bootstraps.get(c) ?? true;
   const step: Step = {
-    change: first ? `bootstrap Patroni cluster ${o.cluster} with member ${c.layout.id}` : `clone the leader of Patroni cluster ${o.cluster} into member ${c.layout.id}`,
+    change: first ? `bootstrap Patroni cluster ${o.cluster} with member ${c.layout.id}` : `clone the leader of Patroni cluster ${o.cluster} into member ${c.layout.id}${cloneHow(c)}`,
     commands: [`write ${files.configFile} (mode 0600)`, formatCommand(site.execpath, ['--validate-config', files.configFile]), ...daemon.start().commands, `wait for ${rest.base}/readiness`],
     async apply() {
       privateDir(files.configFile);
@@ -137,7 +155,10 @@ async function dcsSteps(c: ComponentContext, rest: Endpoint): Promise<Step[]> {
     return [];
   }
   const have = current.postgresql?.parameters ?? {};
-  const differ = Object.keys(dcs).filter((k) => String(have[k]).toLowerCase() !== String(dcs[k]).toLowerCase());
+  const differ = Object.keys(dcs).filter((k) => {
+    const h = have[k];
+    return !(typeof h === 'string' || typeof h === 'number' || typeof h === 'boolean') || !gucEqual(h, dcs[k] as GucValue, DCS_GUCS[k]);
+  });
   if (!differ.length) return [];
   const patch = { postgresql: { parameters: Object.fromEntries(differ.map((k) => [k, dcs[k]])) } };
   return [{
@@ -241,12 +262,9 @@ function drop(c: ComponentContext): Step[] {
   return steps;
 }
 
-async function facts(c: ComponentContext) {
-  if (c.lifecycle === 'drop') return undefined;
-  const y = written(c);
-  const rest = restOf(c);
-  if (!y || !rest) return undefined;
-  const out: Record<string, unknown> = { cluster: y.scope, node: y.name, rest_url: rest.base, config: filesOf(c).configFile };
+/** The member's facts: from its YAML, and its REST API's `/patroni` when it answers. */
+async function memberFacts(y: MemberYaml, rest: Endpoint, configFile: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { cluster: y.scope, node: y.name, rest_url: rest.base, config: configFile };
   try {
     const p = await getJson<{ role?: string; state?: string; timeline?: number; pending_restart?: boolean }>(rest, '/patroni');
     Object.assign(out, { role: p.role, state: p.state, timeline: p.timeline, pending_restart: p.pending_restart ?? false });
@@ -254,6 +272,24 @@ async function facts(c: ComponentContext) {
     out.state = 'stopped';
   }
   return out;
+}
+
+async function facts(c: ComponentContext) {
+  if (c.lifecycle === 'drop') return undefined;
+  const y = written(c);
+  const rest = restOf(c);
+  if (!y || !rest) return undefined;
+  return memberFacts(y, rest, filesOf(c).configFile);
+}
+
+/** For instance_info: the facts of the instance's member (null: not a Patroni member). */
+export async function patroniInfo(settings: SiteSettings, l: InstanceLayout): Promise<Record<string, unknown> | null> {
+  if (!settings.raw.patroni) return null;
+  const files = memberFiles(settings, l.version, l.name);
+  const text = readTextOr(files.configFile, null);
+  if (text === null) return null;
+  const y = load(text) as MemberYaml;
+  return memberFacts(y, restEndpoint(settings, y.restapi.connect_address, y.restapi.authentication), files.configFile);
 }
 
 export const patroniComponent: InstanceComponent = {

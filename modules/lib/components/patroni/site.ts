@@ -15,17 +15,33 @@ import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import type { ComponentContext } from '../../instance/component';
 import type { ConfValue } from '../../instance/config';
+import type { GucInfo } from '../../pg/guc';
 import { sitePath, type SiteSettings } from '../../settings';
+import { formatCommand } from '../../exec';
+import { command, pgbackrestSite } from '../pgbackrest/site';
 import type { EtcdAccess } from './etcd';
 import type { Endpoint } from './http';
 
 /** Patroni's own parameters (from its `listen`, `scope`, or forced): never in its `parameters`. */
 export const PATRONI_OWNED = new Set(['port', 'listen_addresses', 'cluster_name', 'hot_standby', 'wal_log_hints']);
-/** Parameters Patroni takes from the DCS only (Patroni's CMDLINE_OPTIONS that may be changed). */
-export const DCS_PARAMETERS = new Set([
-  'max_connections', 'max_wal_senders', 'max_replication_slots', 'max_worker_processes', 'max_prepared_transactions',
-  'max_locks_per_transaction', 'track_commit_timestamp', 'wal_level', 'wal_keep_size', 'wal_keep_segments',
-]);
+/**
+ * Parameters Patroni takes from the DCS only (Patroni's CMDLINE_OPTIONS that may be changed),
+ * with their type and unit as pg_settings gives them: the DCS's values (`128MB`, `131072kB`,
+ * `2048`) are compared the way PostgreSQL reads them, without a server to ask.
+ */
+export const DCS_GUCS: Record<string, GucInfo> = {
+  max_connections: { vartype: 'integer' },
+  max_wal_senders: { vartype: 'integer' },
+  max_replication_slots: { vartype: 'integer' },
+  max_worker_processes: { vartype: 'integer' },
+  max_prepared_transactions: { vartype: 'integer' },
+  max_locks_per_transaction: { vartype: 'integer' },
+  track_commit_timestamp: { vartype: 'bool' },
+  wal_level: { vartype: 'enum' },
+  wal_keep_size: { vartype: 'integer', unit: 'MB' },
+  wal_keep_segments: { vartype: 'integer' },
+};
+export const DCS_PARAMETERS = new Set(Object.keys(DCS_GUCS));
 
 export type PatroniSite = ReturnType<typeof patroniSite>;
 
@@ -117,6 +133,30 @@ export function splitParameters(all: Record<string, ConfValue>): { local: Record
   return { local, dcs };
 }
 
+/**
+ * How a new member is cloned: with a pgBackRest stanza, restored from the repository first (the
+ * WAL since the backup comes from the archive, only the rest streams from the leader); Patroni
+ * tries the next method when one fails (no backup yet: pgBackRest exits at once, having written
+ * nothing), so the base backup stays the fallback. Patroni runs the command without a shell and
+ * makes no folder: `sh -c` makes the data and WAL directories pgBackRest restores into (0700).
+ * `keep_data`: a reinit of the member keeps its files for `--delta`.
+ */
+function replicaMethods(c: ComponentContext): Record<string, unknown> {
+  const stanza = c.opts.pgbackrest?.stanza;
+  if (!stanza || !c.settings.raw.pgbackrest) return { create_replica_methods: ['basebackup'] };
+  const l = c.layout;
+  const restore = command(pgbackrestSite(c.settings), stanza, [`--pg1-path=${l.datadir}`, '--delta', '--link-all', `--link-map=pg_wal=${l.waldir}`, '--type=standby', 'restore']);
+  const script = `${formatCommand('mkdir', ['-p', '-m', '0700', l.datadir, l.waldir])} && exec ${restore.text}`;
+  const site = pgbackrestSite(c.settings);
+  return {
+    create_replica_methods: ['pgbackrest', 'basebackup'],
+    pgbackrest: { command: formatCommand('/bin/sh', ['-c', script]), keep_data: true, no_params: true },
+    // Patroni drops the restore_command pgBackRest's restore wrote (postgresql.auto.conf) and
+    // writes the recovery settings itself: a replica that falls behind reads the archive.
+    recovery_conf: { restore_command: `${formatCommand(site.execpath, [`--config-path=${site.configpath}`, `--stanza=${stanza}`, 'archive-get', '%f'])} "%p"` },
+  };
+}
+
 /** The member's YAML. */
 export function configText(c: ComponentContext, o: PatroniOptions, files: MemberFiles): string {
   const site = patroniSite(c.settings);
@@ -181,7 +221,7 @@ export function configText(c: ComponentContext, o: PatroniOptions, files: Member
         ...(site.postgresql.use_pg_rewind ? { rewind: { username: surole, ...(c.opts.surole_password !== undefined ? { password: c.opts.surole_password } : {}) } } : {}),
       },
       parameters: local,
-      create_replica_methods: ['basebackup'],
+      ...replicaMethods(c),
       basebackup: [{ waldir: c.layout.waldir }, { checkpoint: 'fast' }],
       ...(site.postgresql.use_pg_rewind ? { use_pg_rewind: true } : {}),
     },
