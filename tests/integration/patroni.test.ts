@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runModule, type RunOptions } from '../helpers/module';
+import { MODULES_DIR, runModule, type RunOptions } from '../helpers/module';
 import { ETCD, ETCDCTL, startEtcd, type EtcdCluster } from '../helpers/etcd';
 import { freePort, httpGet, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
@@ -109,6 +109,10 @@ describeIf('a Patroni cluster of three members on etcd', () => {
     const both = run(member('n1', { standby: { primary_conninfo: 'host=127.0.0.1 port=1' } })).result;
     expect(both.failed).toBe(true);
     expect(both.msg).toMatch(/option 'patroni': excludes option 'standby'/);
+    const { replrole_password: _, ...noPassword } = member('n1');
+    const without = run(noPassword).result;
+    expect(without.failed).toBe(true);
+    expect(without.msg).toMatch(/option 'replrole_password': required by 'patroni'/);
     const solo = { name: 'solo', port: pg.n1, settings: { listen_addresses: '127.0.0.1' } };
     expect(ok(run(solo).result)).toBe('ok');
     const converted = run({ ...member('n1'), name: 'solo' }).result;
@@ -157,6 +161,13 @@ describeIf('a Patroni cluster of three members on etcd', () => {
     expect(ok(info)).toBe('ok');
     expect(info.changed).toBe(false);
     expect(info.leader).toBe('n1');
+    // The same facts from the terminal command (files/socle runs the module's own code).
+    const cli = spawnSync(join(MODULES_DIR, '../../files/socle'), ['patroni', 'members', 'pg_n2', '-o', 'json'], { env: sb.env, encoding: 'utf8' });
+    expect(cli.status === 0 ? 'ok' : cli.stderr).toBe('ok');
+    expect(JSON.parse(cli.stdout)).toMatchObject({ leader: 'n1', members: expect.arrayContaining([expect.objectContaining({ name: 'n3' })]) });
+    const dry = spawnSync(join(MODULES_DIR, '../../files/socle'), ['patroni', 'switchover', 'pg_n2', '--candidate', 'n3', '--dry-run'], { env: sb.env, encoding: 'utf8' });
+    expect(dry.status === 0 ? 'ok' : dry.stderr).toBe('ok');
+    expect(dry.stdout + dry.stderr).toMatch(/n3/);
     expect(info.members).toHaveLength(3);
     expect(info.sync_standby).toHaveLength(1);
     // With synchronous_mode, Patroni switches over to the synchronous standby only.

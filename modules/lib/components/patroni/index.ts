@@ -23,6 +23,7 @@ import type { Step } from '../../plan';
 import { gucEqual, type GucValue } from '../../pg/guc';
 import { quoteIdent } from '../../pg/quote';
 import { ModuleError } from '../../runtime';
+import { effectiveAuth } from '../../instance/config';
 import { pgbackrestSite, stanzaHasBackup } from '../pgbackrest/site';
 import { clusterInitialized, registeredMembers, removeCluster } from './etcd';
 import { call, getJson, statusOf, type Endpoint } from './http';
@@ -83,6 +84,11 @@ async function check(c: ComponentContext): Promise<void> {
   if (y && o.node !== undefined && y.name !== o.node) throw new ModuleError(`option 'patroni.node': instance ${c.layout.id} is member ${y.name}, not ${o.node}`);
   for (const [path, v] of [['patroni.restapi.authentication.password', o.restapi?.authentication?.password], ['patroni.etcd.password', o.etcd?.password]] as const) {
     if (v?.includes('\0')) throw new ModuleError(`option '${path}': must not contain NUL`);
+  }
+  // Patroni creates the replication role with this password and the replicas connect with it:
+  // without it, a clone would wait at a password prompt until Patroni's timeout.
+  if (c.lifecycle === 'create' && c.opts.replrole_password === undefined && effectiveAuth(c.settings, c.opts.auth).host !== 'trust') {
+    throw new ModuleError(`option 'replrole_password': required by 'patroni' (the replication role ${c.settings.postgresql.replrole} that the members clone and stream with)`);
   }
   if (c.lifecycle === 'create') {
     try {
