@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The collection's quality gates, as root (CI calls this from .ci/run after the tests):
 #
-#   1. molecule    the default scenario end to end on Debian 12 and Debian 13, in parallel, and
-#                  beside them the backup scenario on Debian 12 (scheduled backups and dumps)
+#   1. molecule    the default scenario end to end on Debian 12 and Debian 13, in parallel with
+#                  the backup scenario on Debian 12 (scheduled backups and dumps), then the ha
+#                  scenario (three Debian 12 containers: etcd, Patroni, a failover)
 #                  (scripts/molecule.sh: images, venv, build, tarball installed,
 #                  destroy/syntax/create/converge/idempotence/verify/destroy);
 #                  SOCLE_QUALITY_PLATFORMS names others (default "debian12 debian13")
@@ -100,7 +101,7 @@ docs() {
 # parallel, from one build, each with its own container prefix and Molecule state. What both
 # would otherwise set up at once (images, node_modules, venv, the tarball) is done first.
 molecules() {
-    local platforms=${SOCLE_QUALITY_PLATFORMS:-debian12 debian13} tb rc=0 rcb=0 pid
+    local platforms=${SOCLE_QUALITY_PLATFORMS:-debian12 debian13} tb rc=0 rcb=0 rch=0 pid
     # shellcheck disable=SC2086
     bash scripts/podman-setup.sh $platforms debian12 >&2 || return 1
     [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error || return 1
@@ -116,7 +117,13 @@ molecules() {
     wait "$pid" || rcb=$?
     log "----- molecule scenario backup (exit $rcb) -----"
     cat "$tmp/molecule-backup.log" >&2
-    [ "$rc" = 0 ] && [ "$rcb" = 0 ]
+    # The HA scenario (three Debian 12 containers: etcd + Patroni, a failover) after the others:
+    # three more systemd containers at once would crowd two cores.
+    env SOCLE_MOLECULE_TARBALL="$tb" SOCLE_MOLECULE_SCENARIO=ha SOCLE_MOLECULE_PLATFORM=all \
+        SOCLE_MOLECULE_PREFIX="${SOCLE_MOLECULE_PREFIX:-}ha-" \
+        SOCLE_MOLECULE_WORK="${SOCLE_MOLECULE_WORK:-/var/tmp/socle-molecule}-ha" \
+        bash scripts/molecule.sh || rch=$?
+    [ "$rc" = 0 ] && [ "$rcb" = 0 ] && [ "$rch" = 0 ]
 }
 
 gate molecule molecules
