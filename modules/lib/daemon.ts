@@ -184,12 +184,29 @@ function unitWord(word: string): string {
   return /[\s"\\]/.test(word) ? JSON.stringify(word) : word;
 }
 
-/** A systemd user unit, with the environment in a private EnvironmentFile. */
-function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionService {
-  // systemctl --user needs the user's runtime directory and bus, which `become` does not set.
+/** systemctl --user needs the user's runtime directory and bus, which `become` does not set. */
+export function userSystemdEnv(): void {
   const uid = process.getuid?.() ?? 0;
   process.env.XDG_RUNTIME_DIR ??= `/run/user/${uid}`;
   process.env.DBUS_SESSION_BUS_ADDRESS ??= `unix:path=/run/user/${uid}/bus`;
+}
+
+/** `systemctl --user <args>`, as [file, args] for run() and formatCommand(). */
+export const userSystemctl = (...args: string[]): [string, string[]] => ['systemctl', ['--user', ...args]];
+
+/** An action that runs commands one after the other (and shows them). */
+export function commandsAction(cmds: Array<[string, string[]]>): Action {
+  return {
+    commands: cmds.map(([f, a]) => formatCommand(f, a)),
+    async run() {
+      for (const [f, a] of cmds) await run(f, a, { timeout: 120 });
+    },
+  };
+}
+
+/** A systemd user unit, with the environment in a private EnvironmentFile. */
+function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionService {
+  userSystemdEnv();
   const p = paths(settings, spec);
   const unitName = `${spec.name}.service`;
   const unit = [
@@ -210,13 +227,8 @@ function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
     '',
   ].join('\n');
   const env = envText(spec.env ?? {});
-  const systemctl = (...args: string[]) => ['systemctl', ['--user', ...args]] as [string, string[]];
-  const act = (cmds: Array<[string, string[]]>): Action => ({
-    commands: cmds.map(([f, a]) => formatCommand(f, a)),
-    async run() {
-      for (const [f, a] of cmds) await run(f, a, { timeout: 120 });
-    },
-  });
+  const systemctl = userSystemctl;
+  const act = commandsAction;
   return {
     name: spec.name,
     isRunning: () => spawnSync('systemctl', ['--user', 'is-active', '--quiet', unitName]).status === 0,

@@ -12,8 +12,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Action, CompanionService } from './daemon';
-import { formatCommand, run } from './exec';
+import { commandsAction, userSystemctl, userSystemdEnv, type Action, type CompanionService } from './daemon';
+import { formatCommand, run, shellQuote } from './exec';
 import { readTextOr, writeFileAtomic } from './fsutil';
 import { ModuleError } from './runtime';
 import type { SiteSettings } from './settings';
@@ -171,7 +171,6 @@ function entryOf(text: string, marker: string): string | null {
   return i >= 0 ? lines[i + 1] ?? '' : null;
 }
 
-const shq = (s: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** Names of the jobs whose name starts with `prefix` (installed timers, or crontab entries). */
 export function installedJobs(settings: SiteSettings, prefix: string): string[] {
@@ -200,7 +199,7 @@ export function installedJobs(settings: SiteSettings, prefix: string): string[] 
 function cronJob(settings: SiteSettings, spec: JobSpec): CompanionService {
   const marker = markerOf(spec.name, spec.script);
   // `%` is special in a crontab line (a newline): the script path is quoted, and holds none.
-  const entry = () => `${calendarToCron(spec.onCalendar)} /bin/sh ${shq(spec.script)} >>${shq(spec.logFile)} 2>&1`;
+  const entry = () => `${calendarToCron(spec.onCalendar)} /bin/sh ${shellQuote(spec.script)} >>${shellQuote(spec.logFile)} 2>&1`;
   const scriptOk = () => readTextOr(spec.script, null) === spec.scriptText;
   const add: () => Action = () => ({
     commands: [`crontab: ${marker}`, `crontab: ${entry()}`],
@@ -244,9 +243,7 @@ function cronJob(settings: SiteSettings, spec: JobSpec): CompanionService {
 }
 
 function timerJob(settings: SiteSettings, spec: JobSpec): CompanionService {
-  const uid = process.getuid?.() ?? 0;
-  process.env.XDG_RUNTIME_DIR ??= `/run/user/${uid}`;
-  process.env.DBUS_SESSION_BUS_ADDRESS ??= `unix:path=/run/user/${uid}/bus`;
+  userSystemdEnv();
   const serviceFile = join(settings.unitPath, `${spec.name}.service`);
   const timerFile = join(settings.unitPath, `${spec.name}.timer`);
   const timer = `${spec.name}.timer`;
@@ -277,13 +274,8 @@ function timerJob(settings: SiteSettings, spec: JobSpec): CompanionService {
     'WantedBy=timers.target',
     '',
   ].join('\n');
-  const systemctl = (...args: string[]): [string, string[]] => ['systemctl', ['--user', ...args]];
-  const act = (cmds: Array<[string, string[]]>): Action => ({
-    commands: cmds.map(([f, a]) => formatCommand(f, a)),
-    async run() {
-      for (const [f, a] of cmds) await run(f, a, { timeout: 120 });
-    },
-  });
+  const systemctl = userSystemctl;
+  const act = commandsAction;
   return {
     name: spec.name,
     isRunning: () => spawnSync('systemctl', ['--user', 'is-active', '--quiet', timer]).status === 0,
@@ -340,6 +332,3 @@ export function jobFiles(settings: SiteSettings, name: string): { script: string
   return { script: join(settings.prefix, 'etc', 'jobs', `${name}.sh`), logFile: join(settings.prefix, 'log', 'jobs', `${name}.log`) };
 }
 
-export function shellQuote(s: string): string {
-  return shq(s);
-}

@@ -7,12 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runModule, type RunOptions } from '../helpers/module';
+import { CRON_MARKER, removeSandboxCrontab, sandboxCrontab } from '../helpers/crontab';
 import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
 jest.setTimeout(180_000);
 
-const MARKER = '# socle.postgresql job ';
+const MARKER = CRON_MARKER;
 const hasCrontab = spawnSync('crontab', ['-l']).error === undefined;
 const testCron = hasCrontab ? test : test.skip;
 
@@ -28,26 +29,10 @@ const contents = (db: string) => sql("SELECT count(*) || ' ' || md5(coalesce(str
  * This sandbox's entries of the test user's crontab (marker and entry lines): the marker names the
  * job's script, under the sandbox; other test files run beside this one with their own.
  */
-const crontab = () => {
-  const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  const lines = r.status === 0 ? r.stdout.split('\n') : [];
-  const out: string[] = [];
-  lines.forEach((l, i) => {
-    if (l.startsWith(MARKER) && l.includes(sb.dir)) out.push(l, lines[i + 1] ?? '');
-  });
-  return out.length ? `${out.join('\n')}\n` : '';
-};
+const crontab = () => sandboxCrontab(sb.dir);
 const dumpsDir = () => join(sb.dir, 'srv', 'dumps');
 
-/** Our own entries out of the test user's crontab (other lines kept). */
-function cleanCrontab(): void {
-  const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return;
-  const lines = r.stdout.split('\n');
-  const mine = (l: string) => l.startsWith(MARKER) && l.includes(sb.dir);
-  const keep = lines.filter((l, i) => !mine(l) && !(i > 0 && mine(lines[i - 1])));
-  spawnSync('crontab', ['-'], { input: keep.join('\n').trim() ? `${keep.join('\n').trim()}\n` : '' });
-}
+const cleanCrontab = () => removeSandboxCrontab(sb.dir);
 
 beforeAll(async () => {
   sb = makeSandbox('socle-dumps-');

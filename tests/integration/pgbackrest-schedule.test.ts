@@ -6,11 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runModule, type RunOptions } from '../helpers/module';
+import { CRON_MARKER, removeSandboxCrontab, sandboxCrontab } from '../helpers/crontab';
 import { freePort, makeSandbox, type Sandbox } from '../helpers/sandbox';
 
 jest.setTimeout(180_000);
 
-const MARKER = '# socle.postgresql job ';
+const MARKER = CRON_MARKER;
 const PASSWORD = 'sch3dule-B4ckup';
 const usable = existsSync('/usr/bin/pgbackrest') && spawnSync('crontab', ['-l']).error === undefined;
 const describeIf = usable ? describe : describe.skip;
@@ -21,15 +22,7 @@ let port: number;
  * This sandbox's entries of the test user's crontab (marker and entry lines): the marker names the
  * job's script, under the sandbox; other test files run beside this one with their own.
  */
-const crontab = () => {
-  const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  const lines = r.status === 0 ? r.stdout.split('\n') : [];
-  const out: string[] = [];
-  lines.forEach((l, i) => {
-    if (l.startsWith(MARKER) && l.includes(sb.dir)) out.push(l, lines[i + 1] ?? '');
-  });
-  return out.length ? `${out.join('\n')}\n` : '';
-};
+const crontab = () => sandboxCrontab(sb.dir);
 const run = (args: Record<string, unknown>, opts: RunOptions = {}) => runModule('instance', { name: 'sched', ...args }, { env: sb.env, ...opts }).result;
 const ok = (r: Record<string, any>) => expect(r.failed ? r.msg : 'ok').toBe('ok');
 const declared = (schedule: Record<string, unknown> = { full: 'Sun *-*-* 01:00:00', incr: 'daily' }) => ({
@@ -42,14 +35,7 @@ const script = (kind: string) => {
 const runJob = (file: string) => spawnSync('/bin/sh', [file], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', HOME: process.env.HOME! } });
 const info = () => runModule('pgbackrest', { instance: 'sched', state: 'info' }, { env: sb.env }).result;
 
-function cleanCrontab(): void {
-  const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return;
-  const lines = r.stdout.split('\n');
-  const mine = (l: string) => l.startsWith(MARKER) && l.includes(sb.dir);
-  const keep = lines.filter((l, i) => !mine(l) && !(i > 0 && mine(lines[i - 1])));
-  spawnSync('crontab', ['-'], { input: keep.join('\n').trim() ? `${keep.join('\n').trim()}\n` : '' });
-}
+const cleanCrontab = () => removeSandboxCrontab(sb.dir);
 
 beforeAll(async () => {
   sb = makeSandbox('socle-bksched-');

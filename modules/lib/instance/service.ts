@@ -3,6 +3,7 @@
 // commands it runs (for the plan) and a function that runs them.
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { userSystemdEnv } from '../daemon';
 import { formatCommand, run, tail } from '../exec';
 import { writeFileAtomic } from '../fsutil';
 import { ModuleError } from '../runtime';
@@ -128,9 +129,7 @@ function systemctl(args: string[]): [string, string[]] {
 }
 
 export function systemdService(l: InstanceLayout): Service {
-  const uid = process.getuid?.() ?? 0;
-  process.env.XDG_RUNTIME_DIR ??= `/run/user/${uid}`;
-  process.env.DBUS_SESSION_BUS_ADDRESS ??= `unix:path=/run/user/${uid}/bus`;
+  userSystemdEnv();
   const content = systemdUnit(l);
   return {
     kind: 'systemd',

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { userSystemdEnv } from '../daemon';
 import { formatCommand, run, shellQuote } from '../exec';
 import { readTextOr, writeFileAtomic } from '../fsutil';
 import type { Step } from '../plan';
@@ -27,9 +28,7 @@ export interface Schedule {
 const unitBase = (files: ReportFiles) => `socle-report-${files.name}`;
 
 function systemdSchedule(settings: SiteSettings, files: ReportFiles): Schedule {
-  const uid = process.getuid?.() ?? 0;
-  process.env.XDG_RUNTIME_DIR ??= `/run/user/${uid}`;
-  process.env.DBUS_SESSION_BUS_ADDRESS ??= `unix:path=/run/user/${uid}/bus`;
+  userSystemdEnv();
   const base = unitBase(files);
   const serviceFile = join(settings.unitPath, `${base}.service`);
   const timerFile = join(settings.unitPath, `${base}.timer`);

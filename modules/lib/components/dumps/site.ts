@@ -12,7 +12,7 @@ import { run } from '../../exec';
 import type { InstanceLayout } from '../../instance/layout';
 import { renderConninfo } from '../../pg/conninfo';
 import { ModuleError } from '../../runtime';
-import { shellQuote } from '../../schedule';
+import { shellQuote } from '../../exec';
 import { sitePath, type SiteSettings } from '../../settings';
 
 export interface DumpsSite {
