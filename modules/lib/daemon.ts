@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatCommand, run } from './exec';
-import { readTextOr, writeFileAtomic, writePrivateFileAtomic } from './fsutil';
+import { readTextOr, rmWithTemps, writeFileAtomic, writePrivateFileAtomic } from './fsutil';
 import type { SiteSettings } from './settings';
 
 export interface Action {
@@ -158,8 +158,9 @@ function processDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
         for (let t = 0; t < STOP_GRACE_MS && alive(pid); t += 100) await sleep(100);
         if (alive(pid)) process.kill(pid, 'SIGKILL');
       }
-      rmSync(p.pidFile, { force: true });
-      rmSync(definitionFile(p.pidFile), { force: true });
+      // A task killed while it wrote them may have left their temporary files too.
+      rmWithTemps(p.pidFile);
+      rmWithTemps(definitionFile(p.pidFile));
     },
   });
   return {

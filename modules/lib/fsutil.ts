@@ -11,7 +11,7 @@
  * content is never readable by others, not even for an instant (a chmod after writing would leave
  * a window). Note that renaming replaces a symlink at `path` by a regular file.
  */
-import { accessSync, closeSync, constants, fchmodSync, fchownSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'fs';
+import { accessSync, closeSync, constants, fchmodSync, fchownSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'fs';
 import { randomBytes } from 'crypto';
 import { basename, dirname, join } from 'path';
 
@@ -27,6 +27,34 @@ export function readTextOr<T extends string | null>(path: string, fallback: T): 
 export interface FileOwner {
   uid: number;
   gid: number;
+}
+
+/**
+ * Removes `path` and what writeFileAtomic may have left beside it: the temporary file of a
+ * process killed between its open and its rename (`.<name>.<pid>.<random>.tmp`), unless that
+ * process still runs (it is writing now).
+ */
+export function rmWithTemps(path: string): void {
+  rmSync(path, { force: true });
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = n.startsWith(prefix) && /^(\d+)\.[0-9a-f]+\.tmp$/.exec(n.slice(prefix.length));
+    if (!m) continue;
+    let alive = false;
+    try {
+      process.kill(Number(m[1]), 0);
+      alive = Number(m[1]) !== process.pid;
+    } catch {
+      /* no such process */
+    }
+    if (!alive) rmSync(join(dirname(path), n), { force: true });
+  }
 }
 
 /** Atomically replaces `path` with `content`, created with `mode` (exactly: the umask does not apply). */

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { writeFileAtomic, writePrivateFileAtomic } from '../../modules/lib/fsutil';
+import { rmWithTemps, writeFileAtomic, writePrivateFileAtomic } from '../../modules/lib/fsutil';
 
 let dir: string;
 beforeEach(() => {
@@ -96,5 +96,21 @@ describe('writePrivateFileAtomic', () => {
     const gid = process.getgid ? process.getgid() : 0;
     writePrivateFileAtomic(p, 'x', 0o600, { uid, gid });
     expect(statSync(p).uid).toBe(uid);
+  });
+});
+
+describe('rmWithTemps', () => {
+  test("removes the file and a killed writer's temporary file, not a running writer's nor another file's", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'socle-rmtemps-'));
+    try {
+      writeFileSync(join(dir, 'a.def'), 'x');
+      writeFileSync(join(dir, '.a.def.999999999.0a1b2c.tmp'), 'x'); // no such pid: a killed writer
+      writeFileSync(join(dir, `.a.def.${process.ppid}.0a1b2c.tmp`), 'x'); // a live process: writing now
+      writeFileSync(join(dir, '.b.def.999999999.0a1b2c.tmp'), 'x'); // another file's
+      rmWithTemps(join(dir, 'a.def'));
+      expect(readdirSync(dir).sort()).toEqual([`.a.def.${process.ppid}.0a1b2c.tmp`, '.b.def.999999999.0a1b2c.tmp']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
