@@ -69,7 +69,7 @@ function paths(settings: SiteSettings, spec: DaemonSpec) {
   };
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {

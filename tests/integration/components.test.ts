@@ -4,7 +4,7 @@
 // PostgreSQL: creation, check mode, re-run, stop, drop, and rollback when its step fails.
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { COMPONENTS } from '../../modules/lib/components';
-import { daemonService } from '../../modules/lib/daemon';
+import { alive as processAlive, daemonService } from '../../modules/lib/daemon';
 import type { InstanceComponent } from '../../modules/lib/instance/component';
 import { privateDir } from '../../modules/lib/instance/lifecycle';
 import { reconcileInstance } from '../../modules/lib/instance/reconcile';
@@ -68,15 +68,8 @@ const pidOf = (file: string) => {
     return null;
   }
 };
-const alive = (pid: number | null) => {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+// A stopped daemon may stay a zombie a moment (until PID 1 reaps it): daemon.ts's test says not running.
+const alive = (pid: number | null) => (pid ? processAlive(pid) : false);
 
 beforeAll(async () => {
   sb = makeSandbox('socle-components-');
