@@ -30,14 +30,24 @@ const testIf = HAVE ? test : test.skip;
 
 const MAJOR = testedMajor();
 // The repository's password has characters temBoard's URL of the repository must carry quoted.
-const SECRETS = { repo: 'Rep0:tb@/%?#-9kQ', admin: 'Adm1n-c0nsole-7Wp', su: 'Su-secret-4Rt', agent: 'Ag3nt-secret-2Lx' };
+const SECRETS = { repo: 'Rep0:tb@/%?#-9kQ', admin: 'Adm1n-c0nsole-7Wp', su: 'Su-secret-4Rt', agent: 'Ag3nt-secret-2Lx', repo2: "Rep0-n3w 'pass' \\x", admin2: 'Adm1n-n3w-5Tz' };
+// The passwords of the plays (changed by a test).
+const current = { repo: SECRETS.repo, admin: SECRETS.admin };
 let sb: Sandbox;
 let env: NodeJS.ProcessEnv;
 let secrets: SecretsCheck;
 let ports: { repo: number; console: number; pg: number; agent: number };
 const files: Record<string, string> = {};
 
-function runPlays(extra: string[] = []): PlaybookRun {
+interface Plays {
+  extra?: string[];
+  /** Only the console's play. */
+  consoleOnly?: boolean;
+  /** The repository instance's state. */
+  state?: string;
+}
+
+function runPlays({ extra = [], consoleOnly = false, state = 'started' }: Plays = {}): PlaybookRun {
   const inventory = files.inventory;
   const shop = {
     name: 'shop',
@@ -57,16 +67,16 @@ function runPlays(extra: string[] = []): PlaybookRun {
         vars: {
           socle_temboard_console_install: false,
           socle_temboard_console_venv: VENV,
-          socle_temboard_console_repository: { name: 'tbrepo', port: ports.repo, settings: { listen_addresses: '127.0.0.1', log_statement: 'all' } },
-          socle_temboard_console_password: SECRETS.repo,
-          socle_temboard_console_admin_password: SECRETS.admin,
+          socle_temboard_console_repository: { name: 'tbrepo', port: ports.repo, state, settings: { listen_addresses: '127.0.0.1', log_statement: 'all' } },
+          socle_temboard_console_password: current.repo,
+          socle_temboard_console_admin_password: current.admin,
           socle_temboard_console_address: '127.0.0.1',
           socle_temboard_console_port: ports.console,
           socle_temboard_console_environments: [{ name: 'production', description: 'The shop in production' }],
         },
       }],
     },
-    { ...common, roles: ['socle.postgresql.instance'] },
+    ...(consoleOnly ? [] : [{ ...common, roles: ['socle.postgresql.instance'] }]),
   ]));
   return ansiblePlaybook(env, ['-i', inventory, files.play, ...extra]);
 }
@@ -76,7 +86,8 @@ function api(method: string, path: string, body?: unknown, cookie = ''): Promise
   return new Promise((resolve, reject) => {
     const req = request(
       `https://127.0.0.1:${ports.console}${path}`,
-      { method, ca: readFileSync(files.consoleCert), headers: { 'Content-Type': 'application/json', ...(cookie ? { Cookie: cookie } : {}) } },
+      // No kept-alive socket: one to a console since restarted would hang up.
+      { method, agent: false, ca: readFileSync(files.consoleCert), headers: { 'Content-Type': 'application/json', ...(cookie ? { Cookie: cookie } : {}) } },
       (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
@@ -101,6 +112,17 @@ const login = (password: string) => api('POST', '/json/login', { username: 'admi
 
 function expectNoSecret(r: PlaybookRun): void {
   for (const [what, secret] of Object.entries(SECRETS)) expect(r.output.includes(secret) ? `${what} password leaked` : 'no leak').toBe('no leak');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie (its parent gone, not reaped yet) is not running.
+  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+  return stat !== '' && stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
 }
 
 /** The supervised console's pid (service_manager none), or null. */
@@ -165,6 +187,15 @@ afterAll(async () => {
   sb?.cleanup();
 });
 
+testIf('check mode on a bare host: the plan, and nothing made', () => {
+  const plan = runPlays({ consoleOnly: true, extra: ['--check', '--diff'] });
+  expect(plan.recap.failed === 0 ? 'ok' : plan.output.slice(-4000)).toBe('ok');
+  expect(plan.recap.changed).toBe(1);
+  expect(existsSync(files.consoleConf)).toBe(false);
+  expect(consolePid()).toBeNull();
+  expectNoSecret(plan);
+});
+
 testIf('the role deploys the console: it answers, the admin password is the play\'s, the agent of the inventory registers', async () => {
   const first = runPlays();
   expect(first.recap.failed === 0 ? 'ok' : first.output.slice(-4000)).toBe('ok');
@@ -187,7 +218,7 @@ testIf('a re-run changes nothing, nor does a check-mode run', () => {
   const again = runPlays();
   expect(again.recap.failed === 0 ? 'ok' : again.output.slice(-4000)).toBe('ok');
   expect(again.recap.changed === 0 ? 'no change' : again.output.slice(-4000)).toBe('no change');
-  const check = runPlays(['--check', '--diff']);
+  const check = runPlays({ extra: ['--check', '--diff'] });
   expect(check.recap).toMatchObject({ failed: 0, changed: 0 });
   expectNoSecret(again);
   expectNoSecret(check);
@@ -200,6 +231,40 @@ testIf('the console is a supervised process (a pid file), without a secret on it
   const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
   expect(cmdline).toMatch(/temboard/);
   expect(Object.values(SECRETS).filter((s) => cmdline.includes(s))).toEqual([]);
+});
+
+testIf('new passwords: the admin\'s is replaced, the console restarts with the repository\'s', async () => {
+  const before = consolePid();
+  Object.assign(current, { repo: SECRETS.repo2, admin: SECRETS.admin2 });
+  // The agents' hosts log in with the new one too.
+  writeFileSync(files.password, `${SECRETS.admin2}\n`, { mode: 0o600 });
+  const changed = runPlays();
+  expect(changed.recap.failed === 0 ? 'ok' : changed.output.slice(-4000)).toBe('ok');
+  expectNoSecret(changed);
+  expect(consolePid()).not.toBe(before);
+  expect((await login(SECRETS.admin)).status).toBe(401);
+  const session = await login(SECRETS.admin2);
+  expect(session.status).toBe(200);
+  // Read from the repository, with its new password.
+  expect((await api('GET', '/json/instances/home', undefined, session.cookie)).json).toHaveLength(1);
+  expect(runPlays().recap).toMatchObject({ failed: 0, changed: 0 });
+});
+
+testIf('state absent stops the console, its workers too, and removes its files', async () => {
+  const pid = consolePid()!;
+  const gone = runPlays({ consoleOnly: true, state: 'absent' });
+  expect(gone.recap.failed === 0 ? 'ok' : gone.output.slice(-4000)).toBe('ok');
+  expect(alive(pid)).toBe(false);
+  expect(existsSync(join(files.consoleConf, '..'))).toBe(false);
+  // temBoard names its processes `temboard: <what>` (its web server, its workers).
+  const left = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return statSync(`/proc/${p}`).uid === process.getuid!() && readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('temboard: ');
+    } catch {
+      return false;
+    }
+  });
+  expect(left).toEqual([]);
 });
 
 testIf('no secret leaked', async () => expect((await secrets.finish()).leaks).toEqual([]));

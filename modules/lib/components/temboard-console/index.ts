@@ -103,6 +103,9 @@ function services(c: ComponentContext): CompanionService[] {
   return [consoleService(c, c.opts.temboard_console?.execpath ?? DEFAULT_EXEC, f)];
 }
 
+/** Configurations written by this task (the console reads its own at start only). */
+const rewritten = new Set<string>();
+
 function configure(c: ComponentContext): Step[] {
   const o = c.opts.temboard_console;
   if (!o) return [];
@@ -118,12 +121,9 @@ function configure(c: ComponentContext): Step[] {
         await write.apply();
       },
     });
-    // A new configuration (a password, a port) changes no service definition: restart it here.
-    const svc = services(c)[0];
-    if (svc?.isRunning() && c.opts.state !== 'stopped') {
-      const r = svc.restart();
-      steps.push({ change: `restart service ${svc.name}`, commands: r.commands, apply: r.run });
-    }
+    // A new configuration (a password, a port) changes no service definition: the sql phase
+    // restarts the console, once the repository's role has the new password.
+    rewritten.add(f.conf);
   }
   return steps;
 }
@@ -278,6 +278,9 @@ async function sql(c: SqlContext) {
     if (!svc.isRunning()) {
       const a = svc.start();
       steps.push({ change: `start service ${svc.name}`, commands: a.commands, apply: a.run });
+    } else if (rewritten.has(f.conf)) {
+      const a = svc.restart();
+      steps.push({ change: `restart service ${svc.name}`, commands: a.commands, apply: a.run });
     }
     if (!existsSync(f.ready)) {
       steps.push({ change: 'mark the temBoard repository ready', counts: false, commands: [], apply: async () => writePrivateFileAtomic(f.ready, 'ready\n') });
