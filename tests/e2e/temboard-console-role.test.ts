@@ -31,8 +31,9 @@ const testIf = HAVE ? test : test.skip;
 const MAJOR = testedMajor();
 // The repository's password has characters temBoard's URL of the repository must carry quoted.
 const SECRETS = { repo: 'Rep0:tb@/%?#-9kQ', admin: 'Adm1n-c0nsole-7Wp', su: 'Su-secret-4Rt', agent: 'Ag3nt-secret-2Lx', repo2: "Rep0-n3w 'pass' \\x", admin2: 'Adm1n-n3w-5Tz' };
-// The passwords of the plays (changed by a test).
-const current = { repo: SECRETS.repo, admin: SECRETS.admin };
+// The passwords of the plays (changed by a test), the certificate given to the console (none:
+// the self-signed one), and the CA the test checks the console's certificate with.
+const current: { repo: string; admin: string; certificate?: { cert: string; key: string }; ca?: string } = { repo: SECRETS.repo, admin: SECRETS.admin };
 let sb: Sandbox;
 let env: NodeJS.ProcessEnv;
 let secrets: SecretsCheck;
@@ -73,6 +74,7 @@ function runPlays({ extra = [], consoleOnly = false, state = 'started' }: Plays 
           socle_temboard_console_address: '127.0.0.1',
           socle_temboard_console_port: ports.console,
           socle_temboard_console_environments: [{ name: 'production', description: 'The shop in production' }],
+          ...(current.certificate ? { socle_temboard_console_certificate: current.certificate } : {}),
         },
       }],
     },
@@ -87,7 +89,7 @@ function api(method: string, path: string, body?: unknown, cookie = ''): Promise
     const req = request(
       `https://127.0.0.1:${ports.console}${path}`,
       // No kept-alive socket: one to a console since restarted would hang up.
-      { method, agent: false, ca: readFileSync(files.consoleCert), headers: { 'Content-Type': 'application/json', ...(cookie ? { Cookie: cookie } : {}) } },
+      { method, agent: false, ca: readFileSync(current.ca ?? files.consoleCert), headers: { 'Content-Type': 'application/json', ...(cookie ? { Cookie: cookie } : {}) } },
       (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
@@ -248,6 +250,31 @@ testIf('new passwords: the admin\'s is replaced, the console restarts with the r
   // Read from the repository, with its new password.
   expect((await api('GET', '/json/instances/home', undefined, session.cookie)).json).toHaveLength(1);
   expect(runPlays().recap).toMatchObject({ failed: 0, changed: 0 });
+});
+
+/** A certificate for 127.0.0.1 (a new key and serial each time). */
+function makeCertificate(cert: string, key: string): void {
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+}
+
+testIf('a certificate of the site replaces the self-signed one, and a renewed one restarts the console', async () => {
+  const site = { cert: join(sb.dir, 'site-tls/cert.pem'), key: join(sb.dir, 'site-tls/key.pem') };
+  mkdirSync(join(sb.dir, 'site-tls'));
+  makeCertificate(site.cert, site.key);
+  Object.assign(current, { certificate: site, ca: site.cert });
+  const given = runPlays({ consoleOnly: true });
+  expect(given.recap.failed === 0 ? 'ok' : given.output.slice(-4000)).toBe('ok');
+  expect(given.recap.changed).toBe(1);
+  // Checked against the site's certificate: the console serves it.
+  expect((await api('GET', '/signing.key')).status).toBe(200);
+  expect(runPlays({ consoleOnly: true }).recap).toMatchObject({ failed: 0, changed: 0 });
+  const before = consolePid();
+  makeCertificate(site.cert, site.key);
+  const renewed = runPlays({ consoleOnly: true });
+  expect(renewed.recap).toMatchObject({ failed: 0, changed: 1 });
+  expect(consolePid()).not.toBe(before);
+  expect((await api('GET', '/signing.key')).status).toBe(200);
 });
 
 testIf('state absent stops the console, its workers too, and removes its files', async () => {

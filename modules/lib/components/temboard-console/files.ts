@@ -74,6 +74,12 @@ export function configText(c: ComponentContext, o: ConsoleOptions, f: ConsoleFil
   const tls = tlsFiles(o, f);
   return [
     '# Written by socle.postgresql; changes are overwritten.',
+    // The console reads the certificates it is given when it starts: their digests here make a
+    // renewed one a new configuration, which restarts it (the self-signed one is made once). The
+    // program: the service of a later task without the option stays the same.
+    ...(o.certificate ? [`# certificate sha256: ${digestOf(o.certificate.cert)}`] : []),
+    ...(o.ca_cert ? [`# ca_cert sha256: ${digestOf(o.ca_cert)}`] : []),
+    `# program: ${o.execpath}`,
     '[temboard]',
     `address = ${o.address}`,
     `port = ${o.port}`,
@@ -98,6 +104,15 @@ export function configText(c: ComponentContext, o: ConsoleOptions, f: ConsoleFil
     '',
   ].join('\n');
 }
+
+/** A file's sha256 (the options' files exist: check() says so). */
+function digestOf(file: string): string {
+  const text = readTextOr(file, null);
+  return text === null ? 'none' : createHash('sha256').update(text).digest('hex');
+}
+
+/** The program a configuration was written for. */
+export const programOf = (text: string | null) => (text === null ? null : /^# program: (.*)$/m.exec(text)?.[1] ?? null);
 
 /** The text without its cookie secret: what decides whether the file must be rewritten. */
 export const configShape = (text: string | null) => (text === null ? null : text.replace(/^cookie_secret = .*$/m, ''));

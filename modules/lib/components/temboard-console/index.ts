@@ -26,7 +26,7 @@ import { quoteLiteral } from '../../pg/quote';
 import { serviceRoleSteps } from '../service-role';
 import type { CompanionService } from '../../daemon';
 import {
-  REPOSITORY_DB, REPOSITORY_ROLE, configShape, configText, consoleFiles, consoleService, consoleUrl, hashPassword, readConfig, selfSignedArgs, tlsFiles,
+  REPOSITORY_DB, REPOSITORY_ROLE, configShape, programOf, configText, consoleFiles, consoleService, consoleUrl, hashPassword, readConfig, selfSignedArgs, tlsFiles,
   type ConsoleFiles, type ConsoleOptions,
 } from './files';
 
@@ -100,7 +100,7 @@ function services(c: ComponentContext): CompanionService[] {
   const f = consoleFiles(c);
   if (!existsSync(f.ready) && c.lifecycle !== 'drop') return [];
   if (!existsSync(f.conf) && !c.opts.temboard_console) return [];
-  return [consoleService(c, c.opts.temboard_console?.execpath ?? DEFAULT_EXEC, f)];
+  return [consoleService(c, c.opts.temboard_console?.execpath ?? programOf(readConfig(f)) ?? DEFAULT_EXEC, f)];
 }
 
 /** Configurations written by this task (the console reads its own at start only). */
