@@ -275,6 +275,11 @@ async function sql(c: SqlContext) {
   const steps: Step[] = [...done];
   if (c.opts.state !== 'stopped') {
     const svc = consoleService(c, o.execpath!, f);
+    // The first time (not yet among the instance's services) its unit is written here too.
+    if (!svc.isInstalled()) {
+      const i = svc.install();
+      if (i.commands.length) steps.push({ change: `install service ${svc.name}`, commands: i.commands, apply: i.run });
+    }
     if (!svc.isRunning()) {
       const a = svc.start();
       steps.push({ change: `start service ${svc.name}`, commands: a.commands, apply: a.run });
