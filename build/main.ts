@@ -186,6 +186,8 @@ function main(): void {
   writeSanityIgnores(tree, modules);
   // The Socle's documents (docs/ of the repository) are published with the collection.
   if (existsSync(join(root, 'docs'))) cpSync(join(root, 'docs'), join(tree, 'docs'), { recursive: true });
+  // Examples users copy (examples/reference: the reference deployment, which Molecule's `reference` scenario runs).
+  if (existsSync(join(root, 'examples'))) cpSync(join(root, 'examples'), join(tree, 'examples'), { recursive: true });
   // Molecule scenarios: where Molecule looks for them in a collection (extensions/molecule/<scenario>).
   if (existsSync(join(root, 'molecule'))) cpSync(join(root, 'molecule'), join(tree, 'extensions', 'molecule'), { recursive: true });
   if (existsSync(join(root, 'LICENSE'))) cpSync(join(root, 'LICENSE'), join(tree, 'LICENSE'));
