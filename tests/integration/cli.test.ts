@@ -111,6 +111,15 @@ describe('help and usage', () => {
     expect(help).toMatch(/--auth-local \{trust,reject,scram-sha-256/);
     expect(help).toContain('--settings KEY=VALUE');
     expect(help).toContain('--surole-password | --surole-password-file FILE');
+    // A command's help lists the flags it uses, not every option of its module.
+    const drop = ok(['instance', 'drop', '--help']);
+    expect(drop).toContain('--[no-]pgbackrest-delete-backups');
+    for (const unrelated of ['--port', '--settings', '--surole-password', '--prometheus-port', '--standby-']) expect({ unrelated, shown: drop.includes(unrelated) }).toEqual({ unrelated, shown: false });
+    expect(ok(['instance', 'promote', '--help'])).not.toMatch(/--(port|settings|data-checksums|pgbackrest|roles)\b/);
+    // ... and refuses the others, naming them.
+    const refused = socle(['instance', 'drop', 'main', '--port', '5432']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('unknown option --port');
   });
 
   test('no command, an unknown command or flag: exit code 2, named', () => {
@@ -288,6 +297,10 @@ describe('an instance with roles and databases', () => {
     expect(first.changed).toBe(true);
     const second = jsonOf(['apply', '-f', manifest]);
     expect(second.changed).toBe(false);
+    // A flag of a nested option is merged into the file's mapping, the file's other keys kept.
+    const merged = jsonOf(['apply', '-f', manifest, '--settings', 'maintenance_work_mem=64MB']);
+    expect(merged.changed).toBe(true);
+    expect(jsonOf(['instance', 'get', 'other']).settings).toEqual(expect.objectContaining({ work_mem: '4MB', maintenance_work_mem: '64MB' }));
     expect(jsonOf(['database', 'get', 'db2', '-i', 'other']).owner).toBe('owner2');
     // Two instances now: role and database commands need -i.
     const ambiguous = socle(['role', 'list']);
