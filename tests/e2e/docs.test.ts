@@ -172,7 +172,7 @@ function localised(doc: string, file: string, text: string): string {
       [/\binstance: main\n/g, 'instance: main_pg1\n'],
     ],
     'operations.md:switchover.yml': [[/\binstance: main\n/g, 'instance: main_pg1\n']],
-    'operations.md:patroni-maintenance.yml': [[/\binstance: main,/g, 'instance: main_pg1,']],
+    'operations.md:patroni-maintenance.yml': [[/\binstance: main([,\n ])/g, 'instance: main_pg1$1']],
   };
   const key = `${doc}:${file}`;
   return rules[key] ? substitute(key, text, rules[key]) : text;
