@@ -237,8 +237,9 @@ function consoleRulesHere(): Array<[RegExp, string]> {
     [/^port: 5432$/gm, `port: ${ports.standby}`],
     // A Patroni member's instance (main_pg1 here), with the member host's site settings.
     [/\b(socle patroni \w+) main\b/g, `$1 main_pg1 --site-settings ${haSettings}`],
-    // The candidate: the synchronous standby of the moment, read as the manual says.
-    [/--candidate pg\d\b/g, `--candidate "$(socle patroni members main_pg1 --site-settings ${haSettings} -o json | jq -r '.sync_standby[0]')"`],
+    // The candidate: the synchronous standby of the moment, read as the manual says (right after a
+    // switchover the new leader has none for a loop_wait or so: read again, for a minute at most).
+    [/--candidate pg\d\b/g, `--candidate "$(for i in $(seq 60); do s=$(socle patroni members main_pg1 --site-settings ${haSettings} -o json | jq -r '.sync_standby[0] // empty'); [ -n "$s" ] && break; sleep 1; done; echo "$s")"`],
   ];
 }
 function consoleLocalised(line: string): string {
@@ -319,6 +320,7 @@ test('every playbook of docs/*.md runs, in order; a second run of a runnable one
       }
       writeFileSync(join(project, name), withoutRootPlays(text));
       const ha = HA_PLAYBOOK.test(text);
+      const started = Date.now();
       const first = run(name, [], ha);
       const failure = first.output.match(/(fatal:|ERROR!)[\s\S]{0,3000}/)?.[0];
       expect({ where, failure, failed: first.recap.failed }).toEqual({ where, failure: undefined, failed: 0 });
@@ -327,7 +329,8 @@ test('every playbook of docs/*.md runs, in order; a second run of a runnable one
         expect({ where, second: again.recap }).toMatchObject({ where, second: { changed: 0, failed: 0 } });
       }
       for (const secret of Object.values(VAULT)) expect({ where, leaks: first.output.includes(secret) }).toEqual({ where, leaks: false });
-      report.push(`${where} ${b.kind}: ok`);
+      // The time each playbook took (both runs), to see what the manuals cost the suite.
+      report.push(`${where} ${b.kind}: ok (${Math.round((Date.now() - started) / 1000)} s)`);
     }
   }
   expect(dropped.sort()).toEqual([...ROOT_PLAYS].sort());
