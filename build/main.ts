@@ -191,6 +191,8 @@ function main(): void {
     // ... and as the reStructuredText extra docs antsibull-docs renders (docs/docsite/rst/).
     manualsToRst(join(root, 'docs'), join(tree, 'docs', 'docsite', 'rst'), join(root, 'build', 'docsite', 'md-to-rst.lua'));
   }
+  // Examples users copy (examples/reference: the reference deployment, which Molecule's `reference` scenario runs).
+  if (existsSync(join(root, 'examples'))) cpSync(join(root, 'examples'), join(tree, 'examples'), { recursive: true });
   // Molecule scenarios: where Molecule looks for them in a collection (extensions/molecule/<scenario>).
   if (existsSync(join(root, 'molecule'))) cpSync(join(root, 'molecule'), join(tree, 'extensions', 'molecule'), { recursive: true });
   if (existsSync(join(root, 'LICENSE'))) cpSync(join(root, 'LICENSE'), join(tree, 'LICENSE'));

@@ -13,6 +13,7 @@
 //   logging      logging presets: parameters only
 //   dumps        the databases' scheduled dumps, removed with the instance
 //   patroni      runs the server (its Service replaces the instance's) and provisions members
+//   temboard_console  the temBoard console on its repository instance (its role and database in its own sql phase)
 // A satellite adds its folder here and its schema in schemas/components/; nothing else changes.
 import type { InstanceComponent } from '../instance/component';
 import { databasesComponent } from './databases';
@@ -25,8 +26,9 @@ import { temboardComponent } from './temboard';
 import { powaComponent } from './powa';
 import { loggingComponent } from './logging';
 import { patroniComponent } from './patroni';
+import { temboardConsoleComponent } from './temboard-console';
 
 export const COMPONENTS: InstanceComponent[] = [
   pgbackrestComponent, replicationComponent, rolesComponent, databasesComponent, prometheusComponent, temboardComponent, powaComponent, loggingComponent,
-  dumpsComponent, patroniComponent,
+  dumpsComponent, patroniComponent, temboardConsoleComponent,
 ];
