@@ -15,6 +15,7 @@ import { dump, load } from 'js-yaml';
 import { withCodeCache } from './code-cache';
 import { generate } from './generate';
 import { bundleCli, generateCli } from './cli';
+import { manualsToRst } from './docs-rst';
 import { loadSchemas, moduleSchemas } from './schema/load';
 import { toAnsibleDoc } from './schema/ansible-doc';
 import { toArgumentSpecEntryPoint } from './schema/argument-spec';
@@ -185,7 +186,13 @@ function main(): void {
   }
   writeSanityIgnores(tree, modules);
   // The Socle's documents (docs/ of the repository) are published with the collection.
-  if (existsSync(join(root, 'docs'))) cpSync(join(root, 'docs'), join(tree, 'docs'), { recursive: true });
+  if (existsSync(join(root, 'docs'))) {
+    cpSync(join(root, 'docs'), join(tree, 'docs'), { recursive: true });
+    // ... and as the reStructuredText extra docs antsibull-docs renders (docs/docsite/rst/).
+    manualsToRst(join(root, 'docs'), join(tree, 'docs', 'docsite', 'rst'), join(root, 'build', 'docsite', 'md-to-rst.lua'));
+  }
+  // Examples users copy (examples/reference: the reference deployment, which Molecule's `reference` scenario runs).
+  if (existsSync(join(root, 'examples'))) cpSync(join(root, 'examples'), join(tree, 'examples'), { recursive: true });
   // Molecule scenarios: where Molecule looks for them in a collection (extensions/molecule/<scenario>).
   if (existsSync(join(root, 'molecule'))) cpSync(join(root, 'molecule'), join(tree, 'extensions', 'molecule'), { recursive: true });
   if (existsSync(join(root, 'LICENSE'))) cpSync(join(root, 'LICENSE'), join(tree, 'LICENSE'));

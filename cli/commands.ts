@@ -16,7 +16,7 @@ import { secretPaths as infoSecretPaths, validate as validateInfo } from '../mod
 import { currentManifest, instanceLayout, listInstances, NotFound, serviceOperation, type ServiceOp } from './instances';
 import { CliError, EXIT, type Invocation } from './engine';
 import { facts, json, out, table } from './output';
-import { UsageError } from './flags';
+import { deepMerge, UsageError } from './flags';
 
 export interface ExtraFlag {
   name: string;
@@ -35,7 +35,11 @@ export interface Command {
   fixed?: Record<string, unknown>;
   /** Options not offered as flags. */
   exclude?: string[];
-  /** Only these options are flags (besides the positionals). */
+  /**
+   * Only these options are flags (besides the positionals): options or sub-options
+   * (`pgbackrest.delete_backups`). An allow-list, for the commands that use a few options of a big
+   * module (drop, promote): an option a new component adds is not offered where it means nothing.
+   */
   only?: string[];
   /** An option the module must have for the command to be available (a feature another change adds). */
   requires?: string;
@@ -161,14 +165,15 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       module: 'instance', args: NAME, exclude: ['state', 'data_checksums', 'locale', 'encoding'], changes: true,
       prepare: async (o) => {
         await mustExist(o);
-        const cur = currentManifest(o.name, o.version);
-        Object.assign(o, { ...cur, ...o, settings: { ...(cur.settings as object), ...o.settings }, auth: { ...(cur.auth as object), ...o.auth } });
+        // What is given, at any depth, over what the instance is (deepMerge: a sub-option keeps its siblings).
+        Object.assign(o, deepMerge(currentManifest(o.name, o.version), o));
       },
     },
     drop: {
       summary: 'Drop an instance: stop it, remove its data, WAL, services and passfile entries',
       module: 'instance', args: NAME, fixed: { state: 'absent' }, changes: true,
-      exclude: ['port', 'settings', 'surole_password', 'replrole_password', 'data_checksums', 'locale', 'encoding', 'auth', 'restart_on_changes', 'roles', 'databases', 'standby', 'replication_slots', 'pgbackrest', 'prometheus', 'temboard'],
+      // The stanza's backups are kept unless asked (delete_backups needs the stanza named).
+      only: ['version', 'pgbackrest.stanza', 'pgbackrest.delete_backups'],
       confirm: (o) => `Drop instance ${o.version ? `${o.version}/` : ''}${o.name} and all its data?`,
       prepare: mustExist,
     },
@@ -178,8 +183,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     reload: { summary: 'Reload the configuration of a running instance', module: 'instance_info', args: NAME, changes: true, definition: serviceDefinition('reload'), prepare: mustExist },
     promote: {
       summary: 'Promote a standby instance',
-      module: 'instance', args: NAME, changes: true,
-      exclude: ['state', 'port', 'settings', 'surole_password', 'replrole_password', 'data_checksums', 'locale', 'encoding', 'auth', 'restart_on_changes', 'roles', 'databases', 'standby', 'replication_slots', 'pgbackrest', 'prometheus', 'temboard'],
+      module: 'instance', args: NAME, changes: true, only: ['version'],
       prepare: async (o) => {
         const cur = currentManifest(o.name, o.version);
         const { l } = instanceLayout(o.name, o.version);
@@ -286,7 +290,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     },
     drop: {
       summary: 'Drop a role', module: 'role', args: NAME, fixed: { state: 'absent' }, changes: true,
-      exclude: ['password', 'encrypted_password', 'inherit', 'login', 'superuser', 'createdb', 'createrole', 'replication', 'bypassrls', 'connection_limit', 'valid_until', 'memberships', 'hba_records', 'pgpass', 'configuration'],
+      only: ['instance', 'drop_owned', 'reassign_owned'],
       confirm: (o) => `Drop role ${o.name}?`,
       prepare: async (o) => {
         await defaultInstance(o);
@@ -313,7 +317,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
   },
   database: {
     create: {
-      summary: 'Create a database', module: 'database', args: NAME, exclude: ['state', 'force_drop'], changes: true,
+      summary: 'Create a database', module: 'database', args: NAME, exclude: ['state', 'force_drop', 'dump', 'restore'], changes: true,
       prepare: async (o) => {
         await defaultInstance(o);
         const row = await withInstance(o.instance, 'postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [o.name])).rows[0]);
@@ -321,7 +325,9 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       },
     },
     alter: {
-      summary: 'Change a database: what is given, the rest kept', module: 'database', args: NAME, exclude: ['state', 'force_drop', 'clone'], changes: true,
+      summary: 'Change a database: what is given, the rest kept', module: 'database', args: NAME,
+      // Set at creation only (locale, encoding, template, clone); a dump or a restore is a command of its own.
+      exclude: ['state', 'force_drop', 'clone', 'locale', 'encoding', 'template', 'dump', 'restore'], changes: true,
       prepare: async (o) => {
         await defaultInstance(o);
         const row = await withInstance(o.instance, 'postgres', async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [o.name])).rows[0]);
@@ -330,7 +336,8 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
     },
     drop: {
       summary: 'Drop a database', module: 'database', args: NAME, fixed: { state: 'absent' }, changes: true,
-      exclude: ['owner', 'settings', 'schemas', 'extensions', 'locale', 'encoding', 'template', 'tablespace', 'connection_limit', 'privileges', 'publications', 'subscriptions', 'clone'],
+      // dump: a last dump before the drop.
+      only: ['instance', 'force_drop', 'dump'],
       confirm: (o) => `Drop database ${o.name} and all its data?`,
       prepare: async (o) => {
         await defaultInstance(o);
@@ -386,8 +393,8 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       summary: "The members of an instance's Patroni cluster", module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'info' }, only: [],
       render: (r) => table(((r.members as any[]) ?? []) as Array<Record<string, unknown>>),
     },
-    switchover: { summary: 'Switch the leader over to another member (--candidate)', module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'switchover' }, changes: true },
-    failover: { summary: 'Fail over to another member (--candidate)', module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'failover' }, changes: true },
+    switchover: { summary: 'Switch the leader over to another member (--candidate)', module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'switchover' }, only: ['candidate', 'timeout'], changes: true },
+    failover: { summary: 'Fail over to another member (--candidate)', module: 'patroni', args: [{ name: 'INSTANCE', option: 'instance' }], fixed: { action: 'failover' }, only: ['candidate', 'timeout'], changes: true },
   },
   apply: {
     '': {
@@ -410,9 +417,10 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
           throw new UsageError(`-f ${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
         }
         if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`-f ${file}: expected a YAML mapping of the instance module's options`);
-        // Flags given on the command line win over the file.
-        const flags = { ...o };
-        Object.assign(o, doc, flags);
+        // Flags given on the command line win over the file, option by option at any depth: a
+        // flag of a sub-option (--settings KEY=VALUE, --pgbackrest-schedule-full) keeps the
+        // file's other keys of that mapping; a list flag (--roles) replaces the file's list.
+        Object.assign(o, deepMerge(doc as Record<string, unknown>, o));
       },
     },
   },

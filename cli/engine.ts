@@ -56,7 +56,10 @@ export function commandFlags(cmd: Command): Flag[] {
   if (!cmd.module || !OPTIONS[cmd.module]) return [];
   const taken = [...(cmd.args ?? []).flatMap((a) => (a.option ? [a.option] : [])), ...Object.keys(cmd.fixed ?? {}), ...(cmd.exclude ?? [])];
   const flags = flagsOf(OPTIONS[cmd.module], taken);
-  return cmd.only ? flags.filter((f) => cmd.only!.includes(f.path[0])) : flags;
+  // `only` names options (`instance`) or sub-options (`pgbackrest.stanza`): a flag is kept when
+  // its option is one of them or lies under one.
+  const kept = (f: Flag) => cmd.only!.some((o) => { const p = f.path.join('.'); return p === o || p.startsWith(`${o}.`); });
+  return cmd.only ? flags.filter(kept) : flags;
 }
 
 /** Whether the command's module (and the option it needs) is part of this build. */

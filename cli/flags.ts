@@ -89,6 +89,23 @@ function getPath(target: Record<string, unknown>, path: string[]): unknown {
   return node;
 }
 
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * `over` laid on `base`, key by key at every depth: a mapping given in both is merged (a flag
+ * `--settings work_mem=8MB` or `--pgbackrest-schedule-full ...` keeps the file's other settings
+ * and sub-options); a scalar or a list in `over` replaces the one in `base`. Neither is modified.
+ */
+export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = isMapping(v) && isMapping(base[k]) ? deepMerge(base[k] as Record<string, unknown>, v) : v;
+  }
+  return out;
+}
+
 export interface ParsedFlags {
   options: Record<string, unknown>;
   /** Secret flags asked for: their value comes from a prompt, a file or the environment. */

@@ -22,6 +22,10 @@ command -v crontab >/dev/null || missing+=(cron)
 command -v openssl >/dev/null || missing+=(openssl)
 # Performance analysis (docs/analysis.md): PoWA's collector, pgBadger, pgCluu (+ sar for its host section).
 for p in powa-collector pgbadger pgcluu sysstat; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# The docs test reads a Patroni cluster's synchronous standby with jq, as docs/operations.md shows.
+command -v jq >/dev/null || missing+=(jq)
+# The docs site: docs/*.md converted to reStructuredText for antsibull-docs (build/docs-rst.ts).
+command -v pandoc >/dev/null || missing+=(pandoc)
 # The pgBackRest host-ssh test runs its own sshd (as the test user, on a loopback port).
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)

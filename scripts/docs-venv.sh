@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) the virtualenv that builds the docs site (`npm run docs`): antsibull-docs
 # (the tool the Ansible ecosystem renders collection docs with), Sphinx, its Ansible theme and
-# myst-parser (our docs/*.md are Markdown), and the ansible-core whose ansible-doc antsibull-docs
+# myst-parser (unused since the build converts docs/*.md to rst with pandoc, build/docs-rst.ts;
+# left in the list so that the existing virtualenvs stay valid), and the ansible-core whose ansible-doc antsibull-docs
 # reads the installed collection with. Debian packages none of them at these versions; PyPI does.
 # Idempotent (scripts/pyvenv.sh); prints the venv's bin directory on stdout.
 #   SOCLE_DOCS_VENV  venv directory (default /opt/socle/docs-venv)

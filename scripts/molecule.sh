@@ -80,6 +80,18 @@ if [ "${SOCLE_MOLECULE_WHEELS:-}" != none ]; then
             -d "$SOCLE_MOLECULE_WHEELS" "${tb_pkgs[@]%%;*}" 2>/dev/null \
             || { log "no temboard-agent wheels for Python $v (the containers will try the index)"; }
     done
+    # powa-web's, for the reference scenario's supervision host (Debian 12: Python 3.11, this
+    # host's own): powa-web requires psycopg2, which PyPI has as source only, so its wheel is
+    # built here (the host's build tools and libpq, as scripts/powa-venv.sh needs them).
+    if [ "$scenario" = reference ]; then
+        mapfile -t powa_pkgs < <(python3 -c 'import sys, yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["socle_powa_web_packages"]))' roles/powa/defaults/main.yml)
+        psycopg=$(printf '%s\n' "${powa_pkgs[@]}" | sed -n 's/^psycopg2-binary==/psycopg2==/p')
+        { python3 -m pip wheel -q --disable-pip-version-check --no-deps -w "$SOCLE_MOLECULE_WHEELS" "${psycopg:-psycopg2}" \
+          && python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version 3.11 --platform linux_x86_64 \
+            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+            --find-links "$SOCLE_MOLECULE_WHEELS" -d "$SOCLE_MOLECULE_WHEELS" "${powa_pkgs[@]}"; } >/dev/null 2>&1 \
+            || log "no powa-web wheels (the supervision host will try the index)"
+    fi
     # The temBoard console's pins (roles/temboard_console, socle_temboard_console_packages), the
     # same way. temboard 9 wants SQLAlchemy < 2, and SQLAlchemy 1.4 has no wheel for Python 3.13:
     # there, the wheels of what Python 3.11 resolved are taken one by one, SQLAlchemy as its source

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `npm run docs`: the collection's docs site, built with antsibull-docs (the tool the Ansible
 # ecosystem renders collection docs with) from the built tarball as users install it: a page per
-# module and role, plus the Socle's manuals (docs/*.md, listed by docs/docsite/extra-docs.yml).
+# module and role, plus the Socle's manuals (docs/*.md, converted by the collection build to
+# docs/docsite/rst/*.rst, the extra docs antsibull-docs takes, listed by docs/docsite/extra-docs.yml).
+# `antsibull-docs lint-collection-docs` checks the collection first: any complaint fails the build.
 # Output: $SOCLE_DOCS_OUT, default $SOCLE_DIST/docs (dist/docs). Strict: a Sphinx warning (an unresolved reference,
 # a heading anchor that does not exist, a manual in no table of contents) fails the build.
 #   SOCLE_DIST       where the tarball is (built by `npm run build` when missing) and docs/ goes
@@ -20,6 +22,9 @@ export PATH="$bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_LO
 log "installing $(basename "$tarball")"
 ansible-galaxy collection install "$tarball" -p "$work/collections" >/dev/null 2>&1
 collection="$work/collections/ansible_collections/socle/postgresql"
+log "antsibull-docs lint-collection-docs"
+lint=$(cd "$collection" && antsibull-docs lint-collection-docs --plugin-docs . 2>&1) || { printf '%s\n' "$lint" >&2; exit 1; }
+[ -z "$lint" ] || { printf '%s\n' "$lint" >&2; log "the lint is not clean"; exit 1; }
 
 # The Sphinx project antsibull-docs makes for one collection, its pages at the top (squashed).
 mkdir -m 0755 "$work/site"
@@ -44,15 +49,14 @@ rst="$work/site/rst"
 mkdir -p "$rst" && chmod og-w "$rst"
 antsibull-docs --config-file "$work/site/antsibull-docs.cfg" collection --cleanup everything --use-current \
   --squash-hierarchy --dest-dir "$rst" socle.postgresql >/dev/null
-# The manuals, beside the pages antsibull-docs wrote for the toctree of extra-docs.yml (docsite/).
-mkdir -p "$rst/docsite"
-cp "$collection"/docs/*.md "$rst/docsite/"
+# antsibull-docs wrote the manuals (docs/docsite/rst/) into docsite/, in the toctree of extra-docs.yml.
+ls "$rst"/docsite/*.rst >/dev/null 2>&1 || { log "no manual in $rst/docsite: the tarball has no docs/docsite/rst"; exit 1; }
 # Manuals that extra-docs.yml does not list: one more section, by file name.
 python3 - "$collection/docs" "$rst/index.rst" <<'PY'
 import os, re, sys
 docs, index = sys.argv[1], sys.argv[2]
 listed = set(re.findall(r'ref:\s*(\S+)', open(os.path.join(docs, 'docsite', 'extra-docs.yml')).read()))
-rest = sorted(f[:-3] for f in os.listdir(docs) if f.endswith('.md') and f[:-3] not in listed)
+rest = sorted(f[:-4] for f in os.listdir(os.path.join(docs, 'docsite', 'rst')) if f.endswith('.rst') and f[:-4] not in listed)
 if rest:
     with open(index, 'a') as f:
         f.write('\n\nMore manuals\n------------\n\n.. toctree::\n    :maxdepth: 1\n\n' + ''.join(f'    docsite/{r}\n' for r in rest))

@@ -3,11 +3,8 @@
 project = 'socle.postgresql'
 title = html_short_title = 'socle.postgresql documentation'
 copyright = 'socle.postgresql maintainers'
-# The manuals are Markdown (docs/*.md of the collection), read as they are on a forge.
-extensions.append('myst_parser')
-source_suffix = {'.rst': 'restructuredtext', '.md': 'markdown'}
-# Headings get ids, so that links like operations.md#adding-a-standby resolve (and are checked).
-myst_heading_anchors = 4
+# The manuals are reStructuredText made from docs/*.md by the collection build (build/docs-rst.ts),
+# their headings labelled and their links :ref: to those labels (checked: -W in build.sh).
 # The build runs offline: no inventory is fetched. The two labels of Ansible's own docs that
 # antsibull-docs' pages refer to come from a local inventory (ansible-objects.inv, written by
 # build.sh) and still link to docs.ansible.com.

@@ -71,6 +71,30 @@ maybe('npm run docs builds the site with no Sphinx warning', () => {
   expect(existsSync(join(out, 'index.html'))).toBe(true);
 });
 
+maybe('antsibull-docs lint-collection-docs finds nothing to say about the collection (its extra docs included)', () => {
+  // The tarball as users install it: docs/docsite/rst/ made from docs/*.md, extra-docs.yml.
+  const dir = mkdtempSync(join(tmpdir(), 'socle-docs-lint-'));
+  try {
+    const bin = venv.stdout.trim();
+    const dist = resolve(process.env.SOCLE_DIST ?? join(root, 'dist'));
+    const tarball = join(dist, readdirSync(dist).find((f) => /^socle-postgresql-.*\.tar\.gz$/.test(f))!);
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, ANSIBLE_COLLECTIONS_PATH: dir, ANSIBLE_LOCAL_TEMP: join(dir, 'tmp') };
+    const install = spawnSync('ansible-galaxy', ['collection', 'install', tarball, '-p', dir], { env, encoding: 'utf8' });
+    expect(install.status).toBe(0);
+    const collection = join(dir, 'ansible_collections/socle/postgresql');
+    const manuals = readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => f.replace(/\.md$/, '.rst')).sort();
+    expect(readdirSync(join(collection, 'docs/docsite/rst')).sort()).toEqual(manuals);
+    const lint = spawnSync('antsibull-docs', ['lint-collection-docs', '--plugin-docs', '.'], { cwd: collection, env, encoding: 'utf8' });
+    expect({ status: lint.status, output: `${lint.stdout}${lint.stderr}`.trim() }).toEqual({ status: 0, output: '' });
+    // The lint does look at them: a manual missing is reported (the extra docs alone: faster).
+    rmSync(join(collection, 'docs/docsite/rst/cli.rst'));
+    const broken = spawnSync('antsibull-docs', ['lint-collection-docs', '.'], { cwd: collection, env, encoding: 'utf8' });
+    expect(`${broken.stdout}${broken.stderr}`).toContain("ref ('cli') does not reference an existing file");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 maybe('every module, role and manual has a page', () => {
   const modules = readdirSync(join(root, 'modules')).filter((f) => f.endsWith('.ts')).map((f) => f.replace(/\.ts$/, ''));
   const roles = readdirSync(join(root, 'roles'));

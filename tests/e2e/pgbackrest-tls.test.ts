@@ -6,7 +6,7 @@
 // daemon) lets the repository host in. Certificates (a CA, one certificate per host) are made
 // here with openssl. A backup taken on the repository host (the role's tasks_from backup), then a
 // point-in-time restore through the module gives back exactly the rows of the target time.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
@@ -19,6 +19,8 @@ jest.setTimeout(300_000);
 
 const PGBACKREST = '/usr/bin/pgbackrest';
 const describeIf = existsSync(PGBACKREST) && existsSync('/usr/bin/openssl') ? describe : describe.skip;
+// The Debian 13 container of the tests has no cron.
+const testIfCron = existsSync('/usr/bin/crontab') ? test : test.skip;
 const PASSWORD = 'Backup-s3cret-Tls9';
 const STANZA = 'remote';
 
@@ -161,6 +163,30 @@ describeIf('pgBackRest with a repository host reached by TLS', () => {
     expectRun(r);
     expect(changedTasks(r)).toEqual([]);
     expect(r.recap.changed).toBe(0);
+  });
+
+  // No systemd here: the schedule is a crontab entry of the repository user, named after the
+  // stanza, the type and this repository's configuration; one left out of the list goes.
+  const scheduleLines = () => {
+    const r = spawnSync('crontab', ['-l'], { encoding: 'utf8' });
+    const lines = r.status === 0 ? r.stdout.split('\n') : [];
+    return lines.filter((l, i) => l.includes(join(repoDir(), 'etc/pgbackrest.conf')) && (l.startsWith('#Ansible: ') || lines[i - 1]?.startsWith('#Ansible: ')));
+  };
+  testIfCron('a scheduled backup is a crontab entry of the repository user; a re-run is no change; one left out is removed', () => {
+    const schedules = [{ stanza: STANZA, type: 'full', cron: '30 2 * * 0' }];
+    try {
+      expectRun(repositoryRole(repositoryVars({ socle_pgbackrest_repository_schedules: schedules })));
+      const lines = scheduleLines();
+      expect(lines[0]).toBe(`#Ansible: socle-pgbackrest-backup-${STANZA}-full ${join(repoDir(), 'etc/pgbackrest.conf')}`);
+      expect(lines[1]).toMatch(new RegExp(`^30 2 \\* \\* 0 /usr/bin/pgbackrest --config=\\S+ --config-include-path=\\S+ --stanza=${STANZA} --type=full --log-level-console=warn backup$`));
+      const again = repositoryRole(repositoryVars({ socle_pgbackrest_repository_schedules: schedules }));
+      expectRun(again);
+      expect(changedTasks(again)).toEqual([]);
+      expectRun(repositoryRole(repositoryVars()));
+      expect(scheduleLines()).toEqual([]);
+    } finally {
+      if (scheduleLines().length) repositoryRole(repositoryVars());
+    }
   });
 
   test('the module cannot start a backup from the database host in TLS mode, and says where to', () => {

@@ -3,7 +3,7 @@
 // that changes nothing, errors naming the option and its flag, exit codes, and a password typed
 // at a prompt in a pseudo-terminal (never echoed, never on the command line).
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { OPTIONS } from '../../modules/generated/cli';
@@ -111,6 +111,15 @@ describe('help and usage', () => {
     expect(help).toMatch(/--auth-local \{trust,reject,scram-sha-256/);
     expect(help).toContain('--settings KEY=VALUE');
     expect(help).toContain('--surole-password | --surole-password-file FILE');
+    // A command's help lists the flags it uses, not every option of its module.
+    const drop = ok(['instance', 'drop', '--help']);
+    expect(drop).toContain('--[no-]pgbackrest-delete-backups');
+    for (const unrelated of ['--port', '--settings', '--surole-password', '--prometheus-port', '--standby-']) expect({ unrelated, shown: drop.includes(unrelated) }).toEqual({ unrelated, shown: false });
+    expect(ok(['instance', 'promote', '--help'])).not.toMatch(/--(port|settings|data-checksums|pgbackrest|roles)\b/);
+    // ... and refuses the others, naming them.
+    const refused = socle(['instance', 'drop', 'main', '--port', '5432']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('unknown option --port');
   });
 
   test('no command, an unknown command or flag: exit code 2, named', () => {
@@ -127,6 +136,21 @@ describe('help and usage', () => {
     expect(ok(['completion', 'bash'])).toContain('complete -o default -F _socle socle');
     expect(ok(['__complete', 'instance']).split('\n')).toEqual(expect.arrayContaining(['create', 'drop', 'list']));
     expect(ok(['__complete', 'role', 'create']).split('\n')).toEqual(expect.arrayContaining(['--login', '--no-login', '--password', '--password-file']));
+    // The script itself, in bash, with socle on the PATH as the setup role installs it.
+    const bin = join(sb.dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    symlinkSync(SOCLE, join(bin, 'socle'));
+    const complete = (line: string) => {
+      const words = line.split(' ');
+      const script = `source <(socle completion bash); COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _socle; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const p = spawnSync('bash', ['-c', script], { env: { ...sb.env, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+      expect(p.stderr).toBe('');
+      return p.stdout.split('\n').filter(Boolean).sort();
+    };
+    expect(complete('socle inst')).toEqual(['instance']);
+    expect(complete('socle instance dr')).toEqual(['drop']);
+    expect(complete('socle instance drop main --pg')).toEqual(['--pgbackrest-delete-backups', '--pgbackrest-stanza']);
+    expect(complete('socle instance promote main --p')).toEqual([]);
   });
 
   test('a command whose module (or option) is not in this build says so (exit code 6)', () => {
@@ -288,6 +312,10 @@ describe('an instance with roles and databases', () => {
     expect(first.changed).toBe(true);
     const second = jsonOf(['apply', '-f', manifest]);
     expect(second.changed).toBe(false);
+    // A flag of a nested option is merged into the file's mapping, the file's other keys kept.
+    const merged = jsonOf(['apply', '-f', manifest, '--settings', 'maintenance_work_mem=64MB']);
+    expect(merged.changed).toBe(true);
+    expect(jsonOf(['instance', 'get', 'other']).settings).toEqual(expect.objectContaining({ work_mem: '4MB', maintenance_work_mem: '64MB' }));
     expect(jsonOf(['database', 'get', 'db2', '-i', 'other']).owner).toBe('owner2');
     // Two instances now: role and database commands need -i.
     const ambiguous = socle(['role', 'list']);
@@ -355,7 +383,10 @@ const BACKUP_PASSWORD = 'backup-secret-77';
     expect(backups).toEqual([expect.objectContaining({ type: 'full' })]);
     expect(ok(['instance', 'backups', 'bk'])).toMatch(/^LABEL\s+TYPE[\s\S]*full/);
     expect(jsonOf(['pgbackrest', 'info', 'bk'])).toEqual(expect.objectContaining({ stanza: 'bk', status: 'ok' }));
-    ok(['instance', 'restore', 'bk', '--to-name', 'bk2', '--to-port', String(p2)]);
+    // Progress of the restore on stderr, one line per step (no terminal here: no timer redrawn).
+    const restore = socle(['instance', 'restore', 'bk', '--to-name', 'bk2', '--to-port', String(p2)]);
+    expect({ status: restore.status, stderr: restore.status === 0 ? '' : restore.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(restore.stderr).toMatch(/^\.\.\. .*restore/m);
     const restored = jsonOf(['instance', 'get', 'bk2']);
     expect(psql(restored.env, 'SELECT x FROM kept')).toBe('1');
     ok(['instance', 'drop', 'bk2', '--yes']);
@@ -386,7 +417,10 @@ describe('promote', () => {
     ok(['instance', 'create', 'primary', '--port', String(p1), '--replrole-password-file', replPassword]);
     const manifest = join(psb.dir, 'standby.yml');
     writeFileSync(manifest, dump({ name: 'standby', port: p2, standby: { primary_conninfo: `host=127.0.0.1 port=${p1}`, password: 'repl-secret-5' } }), { mode: 0o600 });
-    ok(['apply', '-f', manifest]);
+    // The base backup of the new standby shows as a step in progress.
+    const cloned = socle(['apply', '-f', manifest]);
+    expect({ status: cloned.status, stderr: cloned.status === 0 ? '' : cloned.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(cloned.stderr).toMatch(/^\.\.\. .*(pg_basebackup|base backup)/m);
     expect(jsonOf(['instance', 'get', 'standby']).replication.role).toBe('standby');
     expect(ok(['instance', 'promote', 'standby', '--dry-run'])).toMatch(/pg_ctl promote/);
     expect(jsonOf(['instance', 'get', 'standby']).replication.role).toBe('standby');

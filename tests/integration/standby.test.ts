@@ -126,11 +126,25 @@ describe('a primary and its standbys', () => {
     expect(s.replication.standby.replayed_lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
   });
 
-  test('roles and databases are not applied on a standby, and the result says so', () => {
-    const { result } = run(standbyTask({ roles: [{ name: 'app' }] }));
+  test("a standby runs no role SQL (the roles are its primary's) but writes the roles' pg_hba.conf records, its own file", () => {
+    const app = { name: 'app', hba_records: [{ connection: { address: '10.1.0.0/16' }, database: 'app', method: 'scram-sha-256' }] };
+    const { result } = run(standbyTask({ roles: [app] }));
+    expect(result.failed).toBeUndefined();
+    expect(result.changed).toBe(true);
+    // No role SQL: the file, then a reload.
+    expect(result.changes).toEqual([expect.stringMatching(/^write pg_hba\.conf records of role app \(\+1\) in /)]);
+    expect(result.queries).toEqual(['SELECT pg_reload_conf()']);
+    const hba = readFileSync(join(result.datadir, 'pg_hba.conf'), 'utf8');
+    expect(hba).toMatch(/# BEGIN socle role "app"\nhost\s+app\s+"app"\s+10\.1\.0\.0\/16\s+scram-sha-256\n# END socle role "app"/);
+    const again = run(standbyTask({ roles: [app] })).result;
+    expect({ changed: again.changed, changes: again.changes }).toEqual({ changed: false, changes: [] });
+  });
+
+  test('databases are not applied on a standby, and the result says so', () => {
+    const { result } = run(standbyTask({ databases: [{ name: 'app' }] }));
     expect(result.failed).toBeUndefined();
     expect(result.changed).toBe(false);
-    expect(result.warnings).toEqual([expect.stringMatching(/is a standby \(read-only\): its roles were not applied/)]);
+    expect(result.warnings).toEqual([expect.stringMatching(/is a standby \(read-only\): its databases were not applied/)]);
   });
 
   test('replication slots are refused on a demoted standby', () => {

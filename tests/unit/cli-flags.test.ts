@@ -1,6 +1,8 @@
 // The socle command's flags, generated from the modules' options (modules/generated/cli.ts).
 import { OPTIONS } from '../../modules/generated/cli';
-import { applyFlags, flagsOf, plain, withFlagNames } from '../../cli/flags';
+import { applyFlags, deepMerge, flagsOf, plain, withFlagNames } from '../../cli/flags';
+import { COMMANDS } from '../../cli/commands';
+import { commandFlags } from '../../cli/engine';
 import { lineDiff, table } from '../../cli/output';
 
 const instanceFlags = flagsOf(OPTIONS.instance, ['name', 'state']);
@@ -62,4 +64,49 @@ test('Ansible markup is shown as plain text', () => {
 test('tables and line diffs', () => {
   expect(table([{ name: 'main', port: 5432 }, { name: 'b', port: null }])).toBe('NAME  PORT\nmain  5432\nb     ');
   expect(lineDiff('a\nb\nc', 'a\nc\nd')).toBe('  a\n- b\n  c\n+ d');
+});
+
+test('apply -f: flags are merged into the file at every depth; lists and scalars replace', () => {
+  const file = {
+    name: 'main', port: 5432, settings: { work_mem: '4MB', shared_buffers: '128MB' }, auth: { host: 'scram-sha-256' },
+    pgbackrest: { stanza: 'main', schedule: { full: 'Sun 01:00', incr: 'daily' } }, roles: [{ name: 'a' }],
+  };
+  const { options } = applyFlags(instanceFlags, [
+    ['settings', 'work_mem=8MB'], ['auth-local', 'peer'], ['pgbackrest-schedule-full', 'Sat 02:00'], ['roles', '{name: b}'], ['port', '5433'],
+  ]);
+  const before = structuredClone(file);
+  expect(deepMerge(file, options)).toEqual({
+    name: 'main', port: 5433, settings: { work_mem: '8MB', shared_buffers: '128MB' }, auth: { host: 'scram-sha-256', local: 'peer' },
+    pgbackrest: { stanza: 'main', schedule: { full: 'Sat 02:00', incr: 'daily' } }, roles: [{ name: 'b' }],
+  });
+  expect(file).toEqual(before);
+  // A mapping over a scalar (or a scalar over a mapping) replaces it: the validator names a wrong type.
+  expect(deepMerge({ a: 1, b: { c: 1 } }, { a: { x: 1 }, b: 2 })).toEqual({ a: { x: 1 }, b: 2 });
+});
+
+/** The module flags each command offers (its --help, its completion, what it accepts). */
+const flagNames = (group: string, name: string) => commandFlags(COMMANDS[group][name]).map((f) => f.name).sort();
+
+test('a command offers only the flags it uses', () => {
+  expect(flagNames('instance', 'drop')).toEqual(['pgbackrest-delete-backups', 'pgbackrest-stanza', 'version']);
+  expect(flagNames('instance', 'promote')).toEqual(['version']);
+  for (const c of ['start', 'stop', 'restart', 'reload', 'status', 'get', 'env']) expect({ c, flags: flagNames('instance', c) }).toEqual({ c, flags: ['version'] });
+  expect(flagNames('instance', 'backup')).toEqual(['type']);
+  expect(flagNames('instance', 'backups')).toEqual([]);
+  expect(flagNames('role', 'drop')).toEqual(['drop-owned', 'instance', 'reassign-owned']);
+  expect(flagNames('database', 'drop')).toEqual(['dump', 'force-drop', 'instance']);
+  for (const c of ['create', 'alter']) {
+    const flags = flagNames('database', c);
+    expect({ c, dumpOrRestore: flags.filter((f) => /^(dump|restore-|force-drop)/.test(f)) }).toEqual({ c, dumpOrRestore: [] });
+    expect(flags).toEqual(expect.arrayContaining(['owner', 'settings', 'instance', 'schedule-dump']));
+  }
+  expect(flagNames('database', 'alter')).not.toEqual(expect.arrayContaining(['locale']));
+  expect(flagNames('database', 'create')).toEqual(expect.arrayContaining(['locale', 'clone-dsn']));
+  if (OPTIONS.patroni) {
+    expect(flagNames('patroni', 'members')).toEqual([]);
+    for (const c of ['switchover', 'failover']) expect({ c, flags: flagNames('patroni', c) }).toEqual({ c, flags: ['candidate', 'timeout'] });
+  }
+  // Creation and alteration keep the module's options, components' included.
+  expect(flagNames('instance', 'create')).toEqual(expect.arrayContaining(['port', 'settings', 'surole-password', 'pgbackrest-stanza', 'prometheus-port']));
+  expect(flagNames('instance', 'alter')).not.toContain('data-checksums');
 });

@@ -67,3 +67,22 @@ test('the docs site lists the manuals in reading order (docs/docsite/extra-docs.
   expect(refs.slice(0, 3)).toEqual(['architecture', 'installation', 'operations']);
   expect(refs.filter((r) => !manuals.includes(`${r}.md`))).toEqual([]);
 });
+
+// The reference deployment's procedures (```yaml reference blocks) are files of
+// examples/reference/ that the Molecule scenario `reference` runs: a block is the file, whole,
+// under a first line naming it.
+test("the manuals' reference-deployment playbooks are the example's files, as they are", () => {
+  const root = resolve(__dirname, '../..');
+  const seen: string[] = [];
+  const differ: string[] = [];
+  for (const f of manuals) {
+    for (const m of readFileSync(join(docs, f), 'utf8').matchAll(/^```yaml reference\n# (\S+)\n([\s\S]*?)^```$/gm)) {
+      seen.push(m[1]);
+      const file = join(root, m[1]);
+      if (!m[1].startsWith('examples/reference/') || !existsSync(file)) differ.push(`${f}: ${m[1]} (no such file of examples/reference)`);
+      else if (readFileSync(file, 'utf8') !== m[2]) differ.push(`${f}: ${m[1]} (the block differs from the file)`);
+    }
+  }
+  expect(differ).toEqual([]);
+  expect(seen.length).toBeGreaterThanOrEqual(4);
+});

@@ -40,6 +40,13 @@ export interface RolesContext {
   connect?: (database: string) => Promise<Connection>;
   /** Prefix of spec `i`'s options in messages: '' for the role module, e.g. `roles[${i}].` for a list. */
   optionPrefix?: (index: number) => string;
+  /**
+   * The server is read-only (a standby, a Patroni replica): the roles are its primary's,
+   * replicated, so no SQL is planned; what is the host's own is, the roles' pg_hba.conf records
+   * and passfile entries, so that the clients of a standby, or of a replica once promoted, are
+   * let in as on the primary.
+   */
+  readOnly?: boolean;
 }
 
 export interface RolesPlan {
@@ -213,7 +220,7 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
       },
     });
   }
-  for (const { r, p } of plans) if (p.change) steps.push(sqlStep(p, r, conn, ctx));
+  if (!ctx.readOnly) for (const { r, p } of plans) if (p.change) steps.push(sqlStep(p, r, conn, ctx));
   const passEdits = plans.filter((x) => x.p.passfile).map((x) => x.p.passfile!);
   if (passEdits.length && passfilePath) {
     // Checked now: the roles' SQL commits before the passfile is written, so a passfile that
@@ -246,7 +253,15 @@ export async function planRoles(conn: Connection, specs: RoleSpec[], ctx: RolesC
   const after: Record<string, RoleState> = {};
   for (const { p } of plans) {
     before[p.name] = p.before;
-    after[p.name] = p.after;
+    // Read-only: only the host's files change (the role's attributes are the primary's).
+    after[p.name] = ctx.readOnly ? hostFilesOnly(p.before, p.after) : p.after;
   }
   return { steps, undo, before, after };
+}
+
+/** `before`, with the host's own parts of `after` (pg_hba.conf records, passfile entry). */
+function hostFilesOnly(before: RoleState, after: RoleState): RoleState {
+  const out: Record<string, unknown> = { ...before };
+  for (const k of ['hba_records', 'pgpass'] as const) if (k in after) out[k] = (after as Record<string, unknown>)[k];
+  return out as RoleState;
 }

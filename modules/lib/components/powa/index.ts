@@ -177,8 +177,16 @@ async function sql(c: SqlContext) {
   const collector = repo.collector !== false ? collectorService(c, files, collectorConfText(c, site.role, site.dbname)) : null;
   const extra: Step[] = [];
   if (collector && c.opts.state !== 'stopped' && (servers.steps.length || plan.steps.length || !collector.isRunning())) {
-    const r = collector.restart();
-    extra.push({ change: `restart service ${collector.name}`, commands: r.commands, apply: r.run });
+    // The first time, its definition is not installed yet (the core's service steps skip it until
+    // the repository is ready): a systemd unit must exist before it can be (re)started.
+    const actions = [...(collector.isInstalled() ? [] : [collector.install()]), collector.restart()];
+    extra.push({
+      change: `restart service ${collector.name}`,
+      commands: actions.flatMap((a) => a.commands),
+      apply: async () => {
+        for (const a of actions) await a.run();
+      },
+    });
   }
   // From now on the collector follows the instance (the core's service steps): see repositoryServices.
   if (collector && !existsSync(files.ready)) {

@@ -8,11 +8,11 @@ export const rolesComponent: InstanceComponent = {
   declared: (c) => (c.opts.roles?.length ?? 0) > 0 && c.lifecycle !== 'drop',
   sqlOnCreation: (c) => (c.opts.roles ?? []).filter((r) => r.state !== 'absent').map((r) => `create role ${r.name}`),
   async sql(c) {
-    if (c.server.inRecovery) {
-      c.module.warn(`instance ${c.layout.id} is a standby (read-only): its roles were not applied`);
-      return { steps: [] };
-    }
+    // A standby's roles are its primary's, replicated: only their pg_hba.conf records and
+    // passfile entries are written here (the host's own files, which a failover must find).
+    const readOnly = c.server.inRecovery;
     const plan = await planRoles(await c.session.connection(), c.opts.roles!, {
+      readOnly,
       instance: c.layout,
       settings: c.settings,
       port: c.session.port,

@@ -142,14 +142,19 @@ export class ConsoleClient {
    * agent just (re)started takes a moment to answer): the proof that the console reaches the
    * agent and that the agent has the console's key.
    */
-  async discover(port: number, tries = 60): Promise<Record<string, any>> {
+  async discover(port: number, tries = 120): Promise<Record<string, any>> {
     let last = '';
     for (let i = 0; i < tries; i++) {
       const a = await this.send('GET', `${this.instancePath(port)}/discover`);
       if (a.status === 200) {
         const d = JSON.parse(a.body);
-        if (d.signature_status === 'valid') return d;
-        last = `the agent does not have the console's signing key (signature ${d.signature_status})`;
+        // The agent answers before it has reached its PostgreSQL (its role may be created just
+        // after it started): the console cannot register a discovery without the server's port.
+        if (d.signature_status === 'valid' && d.postgres?.port !== undefined) return d;
+        last =
+          d.signature_status !== 'valid'
+            ? `the agent does not have the console's signing key (signature ${d.signature_status})`
+            : 'the agent has not reached its PostgreSQL instance yet (no postgres.port in its discovery)';
       } else {
         last = `HTTP ${a.status} ${a.body.slice(0, 200).trim()}`;
       }
