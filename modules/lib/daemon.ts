@@ -5,7 +5,7 @@
 // environment (an environment file of mode 0600 for systemd), never through its command line.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatCommand, run } from './exec';
 import { readTextOr, rmWithTemps, writeFileAtomic, writePrivateFileAtomic } from './fsutil';
@@ -233,9 +233,12 @@ function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
   return {
     name: spec.name,
     isRunning: () => spawnSync('systemctl', ['--user', 'is-active', '--quiet', unitName]).status === 0,
-    isInstalled: () => readTextOr(p.unitFile, null) === unit && readTextOr(p.envFile, null) === env,
+    // Enabled too (WantedBy=default.target, the user's manager started at boot by lingering): a
+    // Patroni member, an exporter, an agent come back with the host, as the instance's own unit.
+    isInstalled: () =>
+      readTextOr(p.unitFile, null) === unit && readTextOr(p.envFile, null) === env && spawnSync('systemctl', ['--user', 'is-enabled', '--quiet', unitName]).status === 0,
     install: () => ({
-      commands: [`write ${p.unitFile}`, `write ${p.envFile} (mode 0600)`, formatCommand('systemctl', ['--user', 'daemon-reload'])],
+      commands: [`write ${p.unitFile}`, `write ${p.envFile} (mode 0600)`, formatCommand('systemctl', ['--user', 'daemon-reload']), formatCommand('systemctl', ['--user', 'enable', unitName])],
       async run() {
         mkdirSync(dirname(p.unitFile), { recursive: true, mode: 0o755 });
         mkdirSync(dirname(spec.logFile), { recursive: true, mode: 0o700 });
@@ -244,11 +247,14 @@ function systemdDaemon(settings: SiteSettings, spec: DaemonSpec): CompanionServi
         writePrivateFileAtomic(p.envFile, env);
         writeFileAtomic(p.unitFile, unit, 0o644);
         await run(...systemctl('daemon-reload'));
+        await run(...systemctl('enable', unitName));
       },
     }),
     uninstall: () => ({
-      commands: [`remove ${p.unitFile} ${p.envFile}`, formatCommand('systemctl', ['--user', 'daemon-reload'])],
+      commands: [formatCommand('systemctl', ['--user', 'disable', unitName]), `remove ${p.unitFile} ${p.envFile}`, formatCommand('systemctl', ['--user', 'daemon-reload'])],
       async run() {
+        // Not enabled (an older install) or already gone: nothing to disable.
+        if (existsSync(p.unitFile)) await run(...systemctl('disable', unitName)).catch(() => undefined);
         rmSync(p.unitFile, { force: true });
         rmSync(p.envFile, { force: true });
         await run(...systemctl('daemon-reload'));

@@ -16,7 +16,7 @@ import { shellQuote } from '../../exec';
 import { checkCalendar, installedJobs, jobFiles, scheduledJob } from '../../schedule';
 import type { SiteSettings } from '../../settings';
 import { namePart } from '../dumps/site';
-import { command, passfileOf, pgbackrestSite } from './site';
+import { command, isRemote, passfileOf, pgbackrestSite } from './site';
 import { readTextOr } from '../../fsutil';
 
 export const KINDS = ['full', 'incr', 'diff'] as const;
@@ -29,6 +29,9 @@ export const backupJobName = (l: InstanceLayout, kind: Kind) => `${prefix(l)}${k
 function wanted(c: ComponentContext): Array<[Kind, string]> {
   const s = c.opts.pgbackrest?.schedule;
   if (!s || !s.enabled) return [];
+  // With a repository host, backups run there (pgBackRest refuses them elsewhere): its own
+  // schedules (the pgbackrest_repository role's), none here.
+  if (isRemote(pgbackrestSite(c.settings))) return [];
   return KINDS.flatMap((k) => (s[k] ? [[k, s[k]!] as [Kind, string]] : []));
 }
 
