@@ -6,7 +6,8 @@
 // no change; the etcd password is in no module output, on no command line sampled during the
 // runs, in no file other users can read (the member's YAML, 0600, holds it by design).
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { load } from 'js-yaml';
 import { join } from 'node:path';
 import { runModule, type RunOptions } from '../helpers/module';
 import { ETCD, ETCDCTL, makeCerts, startEtcd, type Certs, type EtcdCluster } from '../helpers/etcd';
@@ -110,10 +111,15 @@ describeIf('a Patroni member on etcd with TLS and authentication', () => {
     expect(ok(result)).toBe('ok');
     expect(result.changes).toEqual([]);
     expect(result.changed).toBe(false);
-    // The member's YAML holds the etcd password: 0600, the only file that does.
-    const holders = filesContaining(sb.dir, ETCD_PW);
-    expect(holders.map((f) => f.slice(sb.dir.length))).toEqual([expect.stringMatching(/^\/srv\/etc\/patroni\//)]);
-    for (const f of holders) expect(statSync(f).mode & 0o077).toBe(0);
+    // The member's YAML (0600) holds the etcd access as given, password quoted by the YAML writer.
+    const dir = join(sb.dir, 'srv', 'etc', 'patroni');
+    const yamls = readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => join(dir, f));
+    expect(yamls).toHaveLength(1);
+    expect(statSync(yamls[0]).mode & 0o077).toBe(0);
+    expect((load(readFileSync(yamls[0], 'utf8')) as { etcd3: unknown }).etcd3).toEqual({
+      hosts: etcd.hosts, protocol: 'https', cacert: certs.ca, cert: certs.pair.patroni.cert, key: certs.pair.patroni.key,
+      username: 'patroni_tls', password: ETCD_PW,
+    });
   });
 
   test('absent: the member dropped, the cluster removed from etcd (as its user)', () => {
