@@ -16,6 +16,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/bin/pgbackrest ] || missing+=(pgbackrest)
 # High availability (issue 9): Patroni and etcd (server and etcdctl) for the patroni test and bench.
 [ -x /usr/bin/patroni ] && [ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing+=(patroni etcd-server etcd-client)
+# Patroni's etcd client over https (tests/integration/patroni-etcd-tls.test.ts): Debian 12's urllib3 needs idna.
+/usr/bin/python3 -c 'import idna' 2>/dev/null || missing+=(python3-idna)
 # Scheduled dumps and backups without systemd are entries of the owner's crontab.
 command -v crontab >/dev/null || missing+=(cron)
 # The temBoard test makes its TLS certificate and signing keys with openssl.

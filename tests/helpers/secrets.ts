@@ -57,6 +57,8 @@ export interface SecretsReport {
 export interface SecretsCheck {
   /** A secret the test uses outside module options (e.g. a password set with psql). */
   track(...secrets: string[]): void;
+  /** An output the test got other than a module's (a playbook run's), searched like theirs. */
+  output(where: string, text: string): void;
   /** Stops the sampler, searches everything; prints one line of counts. */
   finish(): Promise<SecretsReport>;
 }
@@ -153,6 +155,10 @@ class Check implements SecretsCheck {
       this.origins.push(this.from);
       this.sampler.stdin!.write(JSON.stringify(needles(s)) + '\n');
     }
+  }
+
+  output(where: string, text: string): void {
+    this.outputs.push({ where, text }, { where: `${where} (stderr)`, text: '' }, { where: `${where} (result)`, text: '' });
   }
 
   async finish(): Promise<SecretsReport> {
