@@ -8,7 +8,8 @@
 # $SOCLE_MOLECULE_WORK/reference (mode 0700). Then scripts/molecule.sh runs the scenario.
 #
 # Environment: as scripts/molecule.sh (SOCLE_MOLECULE_PREFIX, SOCLE_MOLECULE_WORK, SOCLE_DIST,
-# SOCLE_MOLECULE_TARBALL, ...).
+# SOCLE_MOLECULE_TARBALL, ...), and SOCLE_REFERENCE_NET, the first three bytes of the podman
+# network's /24 (default 10.231.0; change it if this machine already has that subnet).
 #   bash scripts/reference.sh              # destroy, syntax, create, converge, idempotence, verify, destroy
 #   bash scripts/reference.sh converge     # keep the containers for a look (then: ... destroy)
 set -euo pipefail
@@ -52,6 +53,21 @@ reference_pki_dir: "$lab/pki"
 reference_pip_extra_args: "--no-index --find-links /var/tmp/socle-wheels"
 VARS
      ansible-vault encrypt --vault-password-file "$SOCLE_REFERENCE_VAULT_PASSWORD_FILE" "$SOCLE_REFERENCE_VARS" >/dev/null)
+fi
+
+# The network, with a fixed subnet (the containers get fixed addresses in molecule.yml, kept when
+# the verify restarts one), made before Molecule's create, which would make it without one. A
+# whole test first destroys what an earlier run left (the scenario's sequence does not).
+export SOCLE_REFERENCE_NET=${SOCLE_REFERENCE_NET:-10.231.0}
+export SOCLE_MOLECULE_PREFIX=${SOCLE_MOLECULE_PREFIX:-}
+net="${SOCLE_MOLECULE_PREFIX}ref-net"
+if [ "${1:-test}" = test ] || [ "${1:-}" = converge ]; then
+    if [ -d "$work/state/reference-all" ]; then
+        SOCLE_MOLECULE_SCENARIO=reference SOCLE_MOLECULE_PLATFORM=all bash scripts/molecule.sh destroy >/dev/null 2>&1 || true
+    fi
+    for h in db1 db2 db3 backup1 supervision1; do podman rm -f -t 0 "$SOCLE_MOLECULE_PREFIX$h" >/dev/null 2>&1 || true; done
+    podman network rm -f "$net" >/dev/null 2>&1 || true
+    podman network create --subnet "$SOCLE_REFERENCE_NET.0/24" "$net" >/dev/null
 fi
 
 SOCLE_MOLECULE_SCENARIO=reference SOCLE_MOLECULE_PLATFORM=all exec bash scripts/molecule.sh "$@"
