@@ -25,6 +25,8 @@ mkdir -p "$lab"
 chmod 0700 "$lab"
 export SOCLE_REFERENCE_VARS="$lab/vars.yml" SOCLE_REFERENCE_VAULT_PASSWORD_FILE="$lab/vault-password"
 
+# The venv scripts/molecule.sh uses (as root: /opt/socle/venv, the one CI builds once).
+export SOCLE_VENV=${SOCLE_VENV:-/opt/socle/venv} SOCLE_PYTHON=${SOCLE_PYTHON:-/usr/bin/python3}
 eval "$(bash scripts/venv.sh)"
 
 # The secrets: made once per lab folder (a converge, then verify or destroy, use the same ones).
