@@ -59,6 +59,8 @@ function repositoryVars(extra: Record<string, unknown> = {}) {
     socle_pgbackrest_repository_mode: 'tls',
     socle_pgbackrest_repository_user: userInfo().username,
     socle_pgbackrest_repository_create_user: false,
+    // The play runs as the repository user itself: nothing to become (root included).
+    socle_pgbackrest_repository_become: false,
     socle_pgbackrest_repository_service_manager: 'none',
     socle_pgbackrest_repository_configpath: join(repoDir(), 'etc'),
     socle_pgbackrest_repository_path: join(repoDir(), 'backups'),
