@@ -5,7 +5,7 @@
 //   restored   stop, `restore --delta --link-all [--type=... --target=... --target-action=promote]`,
 //              start, wait until recovery has ended and the instance is promoted
 //   info       the facts only
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PgbackrestOptions } from '../../../generated/pgbackrest';
 import { formatCommand } from '../../exec';
@@ -19,7 +19,7 @@ import { ModuleError, type ModuleContext, type ModuleResult } from '../../runtim
 import { loadSettings, type SiteSettings } from '../../settings';
 import { parseConf, renderConf } from '../../pg/guc';
 import { readTextOr, writeFileAtomic } from '../../fsutil';
-import { baseParameters, MANAGED_CONF_HEADER } from '../../instance/config';
+import { baseParameters, INCLUDE_LINE, MANAGED_CONF_HEADER } from '../../instance/config';
 import { command, passfileOf, type Command, pgbackrestSite, runCommand, stanzaFacts, stanzaHasBackup, stanzaOf, type PgbackrestSite, type StanzaFacts } from './site';
 
 /** `--type` / `--target` of a restore. */
@@ -72,6 +72,21 @@ async function checkTime(settings: SiteSettings, l: InstanceLayout, running: Run
 }
 
 /**
+ * A Patroni member's backup holds Patroni's postgresql.conf (the member's port, its archiving into
+ * the stanza, the cluster's synchronous_standby_names, which would make every commit of the copy
+ * wait) and the instance's own as postgresql.base.conf: the copy, a standalone instance, gets the
+ * latter back with its socle.conf included, and none of Patroni's files.
+ */
+function standaloneFromPatroni(l: InstanceLayout): void {
+  const base = join(l.datadir, 'postgresql.base.conf');
+  if (!existsSync(base)) return;
+  writeFileAtomic(join(l.datadir, 'postgresql.conf'), `${readFileSync(base, 'utf8').replace(/\n*$/, '\n')}${INCLUDE_LINE}\n`, 0o600);
+  for (const f of ['postgresql.base.conf', 'postgresql.base.conf.backup', 'postgresql.conf.backup', 'pg_hba.conf.backup', 'pg_ident.conf.backup', 'patroni.dynamic.json']) {
+    rmSync(join(l.datadir, f), { force: true });
+  }
+}
+
+/**
  * A restore into a new instance (`to`): its data and WAL directories made, the backup restored
  * there (`--pg1-path`, pg_wal linked to the new WAL directory), its socle.conf rewritten for its
  * own name and port, without archiving (it must not write into the source's stanza), then
@@ -110,6 +125,7 @@ async function restoreIntoSteps(settings: SiteSettings, site: PgbackrestSite, sr
           delete conf.archive_mode;
           delete conf.archive_command;
           writeFileAtomic(l.managedConf, renderConf({ ...conf, ...baseParameters(l, to.port), listen_addresses: conf.listen_addresses ?? 'localhost' }, MANAGED_CONF_HEADER), 0o600);
+          standaloneFromPatroni(l);
         } catch (err) {
           // Nothing of the new instance is worth keeping: the next run starts over.
           rmSync(l.datadir, { recursive: true, force: true });
