@@ -130,6 +130,23 @@ describeIf('Patroni members with a pgBackRest stanza', () => {
     }
   });
 
+  // The backup of a member holds Patroni's postgresql.conf (port, archiving into the stanza,
+  // synchronous_standby_names): the copy must be a standalone instance of its own.
+  test("a copy restored beside the leader is standalone: its own port, no archiving, no synchronous standby to wait for", async () => {
+    const copyPort = await freePort();
+    const r = runModule('pgbackrest', { instance: 'pg_n1', state: 'restored', to: { name: 'pg_copy', port: copyPort } }, { env: sb.env }).result;
+    expect(ok(r)).toBe('ok');
+    try {
+      const e = { ...env.n1, PGPORT: String(copyPort) };
+      const q = "SELECT pg_is_in_recovery()::text || ' ' || current_setting('archive_mode') || ' [' || current_setting('synchronous_standby_names') || ']'";
+      expect(psql(e, q, { PGPASSWORD: SU_PW })).toBe('false off []');
+      expect(psql(e, 'CREATE TABLE copy_writes (i int); INSERT INTO copy_writes VALUES (1); SELECT count(*) FROM copy_writes', { PGPASSWORD: SU_PW }).split('\n').pop()).toBe('1');
+      expect(existsSync(join(sb.dir, 'srv', 'pgsql', version, 'pg_copy', 'data', 'patroni.dynamic.json'))).toBe(false);
+    } finally {
+      expect(ok(runModule('instance', { name: 'pg_copy', state: 'absent' }, { env: sb.env }).result)).toBe('ok');
+    }
+  });
+
   test('instance_info reports the Patroni member', () => {
     const info = runModule('instance_info', { name: 'pg_n2' }, { env: sb.env }).result;
     expect(ok(info)).toBe('ok');
