@@ -18,7 +18,8 @@ import { applySteps, report, type Step } from '../../plan';
 import { ModuleError, type ModuleContext, type ModuleResult } from '../../runtime';
 import { loadSettings, type SiteSettings } from '../../settings';
 import { parseConf, renderConf } from '../../pg/guc';
-import { readTextOr, writeFileAtomic } from '../../fsutil';
+import { readTextOr, writeFileAtomic, writePrivateFileAtomic } from '../../fsutil';
+import { lookupPassfile, setPassfileEntry } from '../../passfile';
 import { baseParameters, INCLUDE_LINE, MANAGED_CONF_HEADER } from '../../instance/config';
 import { command, passfileOf, type Command, pgbackrestSite, runCommand, stanzaFacts, stanzaHasBackup, stanzaOf, type PgbackrestSite, type StanzaFacts } from './site';
 
@@ -87,6 +88,22 @@ function standaloneFromPatroni(l: InstanceLayout): void {
 }
 
 /**
+ * The copy's super-user is the source's (same catalog, same password): with the site's passfile
+ * (`postgresql.surole.pgpass`), the source's entry is given the copy's port too, so that this task
+ * (waiting for the end of recovery) and the owner reach the copy as they reach the source where
+ * local connections ask a password.
+ */
+function superuserPassfileEntry(settings: SiteSettings, fromPort: number, toPort: number): void {
+  const path = settings.postgresql.auth.passfile;
+  const user = settings.postgresql.surole.name;
+  if (!path || !settings.postgresql.surole.pgpass) return;
+  const text = readTextOr(path, '');
+  const password = lookupPassfile(text, { host: '*', port: String(fromPort), database: '*', user });
+  if (password === null) return;
+  writePrivateFileAtomic(path, setPassfileEntry(text, { host: '*', port: String(toPort), database: '*', user, password }).text);
+}
+
+/**
  * A restore into a new instance (`to`): its data and WAL directories made, the backup restored
  * there (`--pg1-path`, pg_wal linked to the new WAL directory), its socle.conf rewritten for its
  * own name and port, without archiving (it must not write into the source's stanza), then
@@ -126,6 +143,7 @@ async function restoreIntoSteps(settings: SiteSettings, site: PgbackrestSite, sr
           delete conf.archive_command;
           writeFileAtomic(l.managedConf, renderConf({ ...conf, ...baseParameters(l, to.port), listen_addresses: conf.listen_addresses ?? 'localhost' }, MANAGED_CONF_HEADER), 0o600);
           standaloneFromPatroni(l);
+          superuserPassfileEntry(settings, used, to.port);
         } catch (err) {
           // Nothing of the new instance is worth keeping: the next run starts over.
           rmSync(l.datadir, { recursive: true, force: true });
