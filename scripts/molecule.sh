@@ -72,46 +72,44 @@ eval "$(bash scripts/venv.sh)"
 # Skipped, and the containers then use the index themselves, with SOCLE_MOLECULE_WHEELS=none.
 if [ "${SOCLE_MOLECULE_WHEELS:-}" != none ]; then
     export SOCLE_MOLECULE_WHEELS=${SOCLE_MOLECULE_WHEELS:-$work/wheels}
-    # The venv's Python (PyYAML comes with Ansible) reads the role's pins.
-    mapfile -t tb_pkgs < <(python3 -c 'import sys, yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["socle_temboard_agent_packages"]))' roles/setup/defaults/main.yml)
-    for v in 3.11 3.13; do
+    # A role's list of pins: pins <defaults file> <variable> (the venv's Python: PyYAML comes with Ansible).
+    pins() { python3 -c 'import sys, yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))[sys.argv[2]]))' "$1" "$2"; }
+    # Binary wheels for a container's Python: wheels <python version> <pip download arguments...>
+    wheels() {
+        local v=$1; shift
         python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version "$v" \
-            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-            -d "$SOCLE_MOLECULE_WHEELS" "${tb_pkgs[@]%%;*}" 2>/dev/null \
+            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 "$@" 2>/dev/null
+    }
+    mapfile -t tb_pkgs < <(pins roles/setup/defaults/main.yml socle_temboard_agent_packages)
+    for v in 3.11 3.13; do
+        wheels "$v" -d "$SOCLE_MOLECULE_WHEELS" "${tb_pkgs[@]%%;*}" \
             || { log "no temboard-agent wheels for Python $v (the containers will try the index)"; }
     done
     # powa-web's, for the reference scenario's supervision host (Debian 12: Python 3.11, this
     # host's own): powa-web requires psycopg2, which PyPI has as source only, so its wheel is
     # built here (the host's build tools and libpq, as scripts/powa-venv.sh needs them).
     if [ "$scenario" = reference ]; then
-        mapfile -t powa_pkgs < <(python3 -c 'import sys, yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["socle_powa_web_packages"]))' roles/powa/defaults/main.yml)
+        mapfile -t powa_pkgs < <(pins roles/powa/defaults/main.yml socle_powa_web_packages)
         psycopg=$(printf '%s\n' "${powa_pkgs[@]}" | sed -n 's/^psycopg2-binary==/psycopg2==/p')
         { python3 -m pip wheel -q --disable-pip-version-check --no-deps -w "$SOCLE_MOLECULE_WHEELS" "${psycopg:-psycopg2}" \
-          && python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version 3.11 --platform linux_x86_64 \
-            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-            --find-links "$SOCLE_MOLECULE_WHEELS" -d "$SOCLE_MOLECULE_WHEELS" "${powa_pkgs[@]}"; } >/dev/null 2>&1 \
+          && wheels 3.11 --platform linux_x86_64 --find-links "$SOCLE_MOLECULE_WHEELS" -d "$SOCLE_MOLECULE_WHEELS" "${powa_pkgs[@]}"; } >/dev/null 2>&1 \
             || log "no powa-web wheels (the supervision host will try the index)"
     fi
     # The temBoard console's pins (roles/temboard_console, socle_temboard_console_packages), the
     # same way. temboard 9 wants SQLAlchemy < 2, and SQLAlchemy 1.4 has no wheel for Python 3.13:
     # there, the wheels of what Python 3.11 resolved are taken one by one, SQLAlchemy as its source
     # with what builds it (setuptools, wheel; pure Python where the container has no compiler).
-    mapfile -t tc_pkgs < <(python3 -c 'import sys, yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["socle_temboard_console_packages"]))' roles/temboard_console/defaults/main.yml)
+    mapfile -t tc_pkgs < <(pins roles/temboard_console/defaults/main.yml socle_temboard_console_packages)
     tc_dir=$(mktemp -d)
-    tc_download() { # <python version> <pip download arguments...>
-        local v=$1; shift
-        python3 -m pip download -q --disable-pip-version-check --only-binary=:all: --python-version "$v" \
-            --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 "$@" 2>/dev/null
-    }
-    if tc_download 3.11 -d "$tc_dir" "${tc_pkgs[@]%%;*}"; then
+    if wheels 3.11 -d "$tc_dir" "${tc_pkgs[@]%%;*}"; then
         cp "$tc_dir"/* "$SOCLE_MOLECULE_WHEELS"/
-        if ! tc_download 3.13 -d "$SOCLE_MOLECULE_WHEELS" "${tc_pkgs[@]%%;*}"; then
+        if ! wheels 3.13 -d "$SOCLE_MOLECULE_WHEELS" "${tc_pkgs[@]%%;*}"; then
             # name==version of each wheel of 3.11's resolution (a wheel's name: name-version-tags.whl)
             mapfile -t tc_resolved < <(for f in "$tc_dir"/*.whl; do b=$(basename "$f"); r=${b#*-}; echo "${b%%-*}==${r%%-*}"; done)
             tc_sqla=$(printf '%s\n' "${tc_resolved[@]}" | grep -i '^sqlalchemy==' || true)
             mapfile -t tc_wheels < <(printf '%s\n' "${tc_resolved[@]}" | grep -vi '^sqlalchemy==')
-            { tc_download 3.13 --no-deps -d "$SOCLE_MOLECULE_WHEELS" "${tc_wheels[@]}" \
-                && tc_download 3.13 -d "$SOCLE_MOLECULE_WHEELS" setuptools wheel \
+            { wheels 3.13 --no-deps -d "$SOCLE_MOLECULE_WHEELS" "${tc_wheels[@]}" \
+                && wheels 3.13 -d "$SOCLE_MOLECULE_WHEELS" setuptools wheel \
                 && { [ -z "$tc_sqla" ] || python3 -m pip download -q --disable-pip-version-check --no-deps --no-binary=:all: \
                         -d "$SOCLE_MOLECULE_WHEELS" "$tc_sqla" 2>/dev/null; }; } \
                 || log "no temboard console wheels for Python 3.13 (the containers will try the index)"

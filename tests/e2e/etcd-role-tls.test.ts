@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
-import { ansiblePlaybook, installCollection } from '../helpers/ansible';
+import { ansiblePlaybook, hostRecaps, installCollection } from '../helpers/ansible';
 import { freePort, makeSandbox, type Sandbox } from '../helpers/sandbox';
 import { ETCD, ETCDCTL, makeCerts, type Certs } from '../helpers/etcd';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
@@ -70,11 +70,7 @@ function runRole(count = 3, extra: string[] = []) {
   const r = ansiblePlaybook(env, ['-i', inventory, play, ...extra]);
   outputs.push(r.output);
   secrets.output(`playbook run #${outputs.length}`, r.output);
-  const recap: Record<string, { changed: number; failed: number }> = {};
-  for (const m of r.output.matchAll(/^(e\d)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)) {
-    recap[m[1]] = { changed: Number(m[2]), failed: Number(m[3]) + Number(m[4]) };
-  }
-  return { status: r.status, output: r.output, recap };
+  return { status: r.status, output: r.output, recap: hostRecaps(r.output) };
 }
 
 /**
@@ -102,16 +98,8 @@ beforeAll(async () => {
   secrets = watchSecrets(sb, [join(sb.dir, 'inventory.yml'), join(sb.dir, 'etcd.yml')]);
   secrets.track(ROOT_PW, ...USERS.map((u) => u.password));
 });
-afterAll(() => {
-  for (const n of NAMES) {
-    try {
-      process.kill(Number(readFileSync(pidFile(n), 'utf8')), 'SIGKILL');
-    } catch {
-      /* not started */
-    }
-  }
-  sb?.cleanup();
-});
+// The members' pid files are under the sandbox: its cleanup stops them (stopDaemons).
+afterAll(() => sb?.cleanup());
 
 describe('the etcd role with TLS and authentication', () => {
   testIf('one member with TLS and authentication, then two more join it (registered as root)', () => {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
-import { ansiblePlaybook, installCollection } from '../helpers/ansible';
+import { ansiblePlaybook, hostRecaps, installCollection } from '../helpers/ansible';
 import { freePort, makeSandbox, type Sandbox } from '../helpers/sandbox';
 import { ETCD, ETCDCTL } from '../helpers/etcd';
 
@@ -44,11 +44,7 @@ function runRole(count: number) {
     roles: [{ role: 'socle.postgresql.etcd', vars: { socle_etcd_install: false, socle_etcd_user: '', socle_etcd_service_manager: 'none', socle_etcd_cluster_token: `t-${process.pid}` } }],
   }]));
   const r = ansiblePlaybook(env, ['-i', inventory, play]);
-  const recap: Record<string, { changed: number; failed: number }> = {};
-  for (const m of r.output.matchAll(/^(e\d)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)) {
-    recap[m[1]] = { changed: Number(m[2]), failed: Number(m[3]) + Number(m[4]) };
-  }
-  return { status: r.status, output: r.output, recap };
+  return { status: r.status, output: r.output, recap: hostRecaps(r.output) };
 }
 
 const etcdctl = (endpoints: string[], ...args: string[]) =>
@@ -59,16 +55,8 @@ beforeAll(async () => {
   env = installCollection(sb.dir);
   for (const n of NAMES) ports[n] = { client: await freePort(), peer: await freePort() };
 });
-afterAll(() => {
-  for (const n of NAMES) {
-    try {
-      process.kill(Number(readFileSync(pidFile(n), 'utf8')), 'SIGKILL');
-    } catch {
-      /* not started */
-    }
-  }
-  sb?.cleanup();
-});
+// The members' pid files are under the sandbox: its cleanup stops them (stopDaemons).
+afterAll(() => sb?.cleanup());
 
 describe('the etcd role, unprivileged, without systemd', () => {
   testIf('one member, then a re-run is no change', () => {

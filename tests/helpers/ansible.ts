@@ -61,6 +61,15 @@ export function ansiblePlaybook(env: NodeJS.ProcessEnv, args: string[], cwd?: st
   return { status: p.status, output, recap: { ok: Number(m?.[1] ?? -1), changed: Number(m?.[2] ?? -1), failed: Number(m?.[3] ?? -1) } };
 }
 
+/** Each host's line of a run's recap (changed, and unreachable + failed), by inventory name. */
+export function hostRecaps(output: string): Record<string, { changed: number; failed: number }> {
+  const recap: Record<string, { changed: number; failed: number }> = {};
+  for (const m of output.matchAll(/^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)) {
+    recap[m[1]] = { changed: Number(m[2]), failed: Number(m[3]) + Number(m[4]) };
+  }
+  return recap;
+}
+
 export function ansibleDoc(env: NodeJS.ProcessEnv, args: string[]): { status: number | null; stdout: string; stderr: string } {
   const p = spawnSync(venvBin('ansible-doc'), args, { env, encoding: 'utf8' });
   return { status: p.status, stdout: p.stdout, stderr: p.stderr };

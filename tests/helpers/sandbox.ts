@@ -189,6 +189,28 @@ export async function eventually(read: () => string, want: string, tries = 50): 
   return v;
 }
 
+/**
+ * Reads until `ok` says yes, every 500 ms for `seconds` (a read that throws counts as undefined);
+ * throws naming `what` and the last value otherwise. For slower states than eventually() waits
+ * for (a Patroni election, a replica catching up).
+ */
+export async function until<T>(what: string, read: () => T | Promise<T>, ok: (v: T) => boolean, seconds = 90): Promise<T> {
+  const attempt = async () => {
+    try {
+      return await read();
+    } catch {
+      return undefined as T;
+    }
+  };
+  let v = await attempt();
+  for (let i = 0; i < seconds * 2 && !ok(v); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    v = await attempt();
+  }
+  if (!ok(v)) throw new Error(`${what}: still ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** Every regular file under `dir` (recursively; sockets and files gone meanwhile are skipped). */
 function filesUnder(dir: string): string[] {
   const out: string[] = [];

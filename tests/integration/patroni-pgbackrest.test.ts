@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runModule, type RunOptions } from '../helpers/module';
 import { ETCD, ETCDCTL, startEtcd, type EtcdCluster } from '../helpers/etcd';
-import { freePort, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
+import { freePort, makeSandbox, psql, until, type Sandbox } from '../helpers/sandbox';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
 jest.setTimeout(240_000);
@@ -48,23 +48,6 @@ const sql = (n: string, q: string) => psql(env[n], q, { PGPASSWORD: SU_PW });
 const auth = `Basic ${Buffer.from(`patroni:${REST_PW}`).toString('base64')}`;
 const etcdKeys = () => spawnSync(ETCDCTL, ['--endpoints', etcd.hosts.join(','), 'get', '--prefix', '--keys-only', '/service/ha/'], { env: { ...process.env, ETCDCTL_API: '3' }, encoding: 'utf8' }).stdout.trim();
 const configFile = (n: string) => join(sb.dir, 'srv', 'etc', 'patroni', `${version}-pg_${n}.yaml`);
-
-async function until<T>(what: string, read: () => T | Promise<T>, good: (v: T) => boolean, seconds = 90): Promise<T> {
-  const attempt = async () => {
-    try {
-      return await read();
-    } catch {
-      return undefined as T;
-    }
-  };
-  let v = await attempt();
-  for (let i = 0; i < seconds * 2 && !good(v); i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    v = await attempt();
-  }
-  if (!good(v)) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-  return v;
-}
 
 beforeAll(async () => {
   sb = makeSandbox('socle-patroni-br-');

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MODULES_DIR, runModule, type RunOptions } from '../helpers/module';
 import { ETCD, ETCDCTL, startEtcd, type EtcdCluster } from '../helpers/etcd';
-import { freePort, httpGet, makeSandbox, psql, type Sandbox } from '../helpers/sandbox';
+import { freePort, httpGet, makeSandbox, psql, until, type Sandbox } from '../helpers/sandbox';
 import { watchSecrets, type SecretsCheck } from '../helpers/secrets';
 
 jest.setTimeout(240_000);
@@ -63,15 +63,6 @@ async function leader(): Promise<string | null> {
     }
   }
   return null;
-}
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, seconds = 90): Promise<T> {
-  let v = await read().catch(() => undefined as T);
-  for (let i = 0; i < seconds * 2 && !ok(v); i++) {
-    await new Promise((r) => setTimeout(r, 500));
-    v = await read().catch(() => undefined as T);
-  }
-  if (!ok(v)) throw new Error(`${what}: still ${JSON.stringify(v)}`);
-  return v;
 }
 const sql = (n: string, q: string) => psql(env[n], q, { PGPASSWORD: SU_PW });
 const etcdKeys = () => spawnSync(ETCDCTL, ['--endpoints', etcd.hosts.join(','), 'get', '--prefix', '--keys-only', '/service/main/'], { env: { ...process.env, ETCDCTL_API: '3' }, encoding: 'utf8' }).stdout.trim();
