@@ -128,9 +128,14 @@ function provision(c: ComponentContext) {
   const rest = restOf(c)!;
   const daemon = patroniDaemon(c.settings, files);
   const first = bootstraps.get(c) ?? true;
+  // A bootstrap is over once the member holds the leader lock (`/primary`): Patroni takes it
+  // after its post-bootstrap (roles made), while `/readiness` already says 200 as soon as
+  // PostgreSQL runs (CI saw `/primary` answer 503 just after the step returned). Members
+  // created at once all see an empty cluster: those that lose the race end as replicas.
+  const ready = first ? ['/primary', '/replica'] : ['/readiness'];
   const step: Step = {
     change: first ? `bootstrap Patroni cluster ${o.cluster} with member ${c.layout.id}` : `clone the leader of Patroni cluster ${o.cluster} into member ${c.layout.id}${cloneHow(c)}`,
-    commands: [`write ${files.configFile} (mode 0600)`, formatCommand(site.execpath, ['--validate-config', files.configFile]), ...daemon.start().commands, `wait for ${rest.base}/readiness`],
+    commands: [`write ${files.configFile} (mode 0600)`, formatCommand(site.execpath, ['--validate-config', files.configFile]), ...daemon.start().commands, `wait for ${ready.map((p) => rest.base + p).join(' or ')}`],
     async apply() {
       privateDir(files.configFile);
       privateDir(files.passfile);
@@ -143,7 +148,7 @@ function provision(c: ComponentContext) {
       validate(site.execpath, files.configFile);
       if (!daemon.isInstalled()) await daemon.install().run();
       await daemon.start().run();
-      await waitReady(daemon, files, rest);
+      await waitReady(daemon, files, rest, ready);
     },
   };
   // Patroni creates the replication role itself at bootstrap, and a clone is a standby: the

@@ -40,16 +40,19 @@ function logTail(files: MemberFiles): string {
 
 /**
  * Waits until the member's PostgreSQL runs (`GET /health` is 200) and the API says it is ready
- * (`/readiness`); fails with the end of Patroni's log after the timeout or if Patroni exits.
+ * (`/readiness`, or any of the `ready` paths given); fails with the end of Patroni's log after the timeout or if
+ * Patroni exits.
  */
-export async function waitReady(daemon: CompanionService, files: MemberFiles, rest: Endpoint, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+export async function waitReady(daemon: CompanionService, files: MemberFiles, rest: Endpoint, ready: string[] = ['/readiness'], timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if ((await statusOf(rest, '/health')) === 200 && (await statusOf(rest, '/readiness')) === 200) return;
+    if ((await statusOf(rest, '/health')) === 200) {
+      for (const path of ready) if ((await statusOf(rest, path)) === 200) return;
+    }
     if (!daemon.isRunning()) throw new ModuleError(`Patroni member ${files.name} exited; ${files.logFile} ends with:\n${logTail(files)}`);
     await sleep(500);
   }
-  throw new ModuleError(`Patroni member ${files.name} not ready after ${timeoutMs / 1000} s (${rest.base}/readiness); ${files.logFile} ends with:\n${logTail(files)}`);
+  throw new ModuleError(`Patroni member ${files.name} not ready after ${timeoutMs / 1000} s (${ready.map((p) => rest.base + p).join(' or ')}); ${files.logFile} ends with:\n${logTail(files)}`);
 }
 
 async function post(rest: Endpoint, path: string, body: unknown, what: string): Promise<void> {
