@@ -202,6 +202,36 @@ describe('a login role with every option', () => {
   });
 });
 
+describe('hba_records_exclusive', () => {
+  const rec = (address: string) => ({ connection: { type: 'host', address }, database: 'app', method: 'scram-sha-256' });
+  const rules = () => sql("SELECT string_agg(address, ',' ORDER BY line_number) FROM pg_hba_file_rules WHERE user_name = ARRAY['netuser']");
+
+  test('without it, a record no longer listed stays; with it, only the listed ones remain, in one reload', () => {
+    let { result } = run({ name: 'netuser', hba_records: [rec('10.1.0.0/16'), rec('10.2.0.0/16')] });
+    expect(result.failed ? result.msg : undefined).toBeUndefined();
+    expect(rules()).toBe('10.1.0.0,10.2.0.0');
+    ({ result } = run({ name: 'netuser', hba_records: [rec('10.2.0.0/16'), rec('10.3.0.0/16')] }));
+    expect(rules()).toBe('10.1.0.0,10.2.0.0,10.3.0.0');
+    // Check mode says what goes, and changes nothing.
+    ({ result } = run({ name: 'netuser', hba_records: [rec('10.2.0.0/16'), rec('10.3.0.0/16')], hba_records_exclusive: true }, { check: true, diff: true }));
+    expect(result.changed).toBe(true);
+    expect(result.diff.before.hba_records).toHaveLength(3);
+    expect(result.diff.after.hba_records).toHaveLength(2);
+    expect(rules()).toBe('10.1.0.0,10.2.0.0,10.3.0.0');
+    ({ result } = run({ name: 'netuser', hba_records: [rec('10.2.0.0/16'), rec('10.3.0.0/16')], hba_records_exclusive: true }));
+    expect(result.changed).toBe(true);
+    expect(result.queries).toEqual(['SELECT pg_reload_conf()']);
+    expect(rules()).toBe('10.2.0.0,10.3.0.0');
+    ({ result } = run({ name: 'netuser', hba_records: [rec('10.2.0.0/16'), rec('10.3.0.0/16')], hba_records_exclusive: true }));
+    expect(result.changed).toBe(false);
+    // An empty exclusive list takes the role's block away.
+    ({ result } = run({ name: 'netuser', hba_records: [], hba_records_exclusive: true }));
+    expect(result.changed).toBe(true);
+    expect(readFileSync(hbaFile, 'utf8')).not.toContain('socle role "netuser"');
+    run({ name: 'netuser', state: 'absent' });
+  });
+});
+
 describe('hostile names', () => {
   const names = ['select', ELODIE, 'MiXeD Case; ', '+grp', BOBBY];
 

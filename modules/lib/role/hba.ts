@@ -55,10 +55,12 @@ function sameRecord(line: string, wanted: HbaRecord): boolean {
 
 /**
  * The lines of a role's block once the declared records are applied: a present record not in the
- * block is appended, an absent one is removed; other lines are kept as they are.
+ * block is appended, an absent one is removed; other lines are kept as they are, or, `exclusive`,
+ * only those that are a listed present record.
  */
-export function plannedBlock(role: string, current: string[], wanted: WantedHbaRecord[], where: string): string[] {
-  let lines = [...current];
+export function plannedBlock(role: string, current: string[], wanted: WantedHbaRecord[], where: string, exclusive = false): string[] {
+  const present = wanted.filter((r) => r.state === 'present').map((r) => toHbaRecord(role, r));
+  let lines = exclusive ? current.filter((l) => present.some((p) => sameRecord(l, p))) : [...current];
   wanted.forEach((r, i) => {
     const record = toHbaRecord(role, r);
     const line = formatRoleRecord(role, r, `${where}hba_records[${i}]`);

@@ -419,12 +419,12 @@ export function planRole(r: NormalizedRole, ctx: PlanContext): RolePlan {
   if (r.hbaRecords !== undefined) {
     if (ctx.hbaText === null) throw new ModuleError(`option '${r.where}hba_records': cannot read the instance's pg_hba.conf`);
     const records = r.hbaRecords;
-    const lines = plannedBlock(r.name, currentBlock ?? [], records, r.where);
+    const lines = plannedBlock(r.name, currentBlock ?? [], records, r.where, r.hbaExclusive);
     const same = currentBlock !== null ? lines.length === currentBlock.length && lines.every((l, i) => l === currentBlock[i]) : lines.length === 0;
     if (!same) {
       const added = lines.filter((l) => !(currentBlock ?? []).includes(l)).length;
       const removed = (currentBlock ?? []).filter((l) => !lines.includes(l)).length;
-      const edit = (text: string) => setRoleBlock(text, r.name, plannedBlock(r.name, readRoleBlock(text, r.name) ?? [], records, r.where));
+      const edit = (text: string) => setRoleBlock(text, r.name, plannedBlock(r.name, readRoleBlock(text, r.name) ?? [], records, r.where, r.hbaExclusive));
       plan.hba = { summary: `role ${r.name} (${[added ? `+${added}` : '', removed ? `-${removed}` : ''].filter(Boolean).join(' ')})`, edit };
       plan.hbaText = edit(ctx.hbaText);
       hbaAfter = lines;

@@ -62,6 +62,8 @@ export interface NormalizedRole {
   memberships: Map<string, boolean>;
   configuration?: Record<string, string | number | boolean>;
   hbaRecords?: WantedHbaRecord[];
+  /** The block holds only the listed present records. */
+  hbaExclusive: boolean;
   pgpass?: boolean;
   dropOwned: boolean;
   reassignOwned?: string;
@@ -138,6 +140,7 @@ export function normalizeSpec(spec: RoleSpec, where = ''): NormalizedRole {
       method: r.method,
       state: r.state ?? 'present',
     })),
+    hbaExclusive: spec.hba_records_exclusive ?? false,
     pgpass: spec.pgpass,
     dropOwned: spec.drop_owned ?? false,
     reassignOwned: spec.reassign_owned,
