@@ -14,6 +14,17 @@ export interface ConnectionTarget {
 
 export type Connection = Client;
 
+/** A failed connection; `sqlstate` is the server's error code when the server answered. */
+export class ConnectError extends ModuleError {
+  constructor(message: string, readonly sqlstate?: string) {
+    super(message);
+  }
+  /** Refused for its credentials or its pg_hba.conf (class 28): waiting does not help. */
+  get authentication(): boolean {
+    return this.sqlstate?.startsWith('28') ?? false;
+  }
+}
+
 export async function connect(target: ConnectionTarget): Promise<Connection> {
   // Loaded on first use: a no-op task on a stopped instance never needs it.
   const { Client } = await import('pg');
@@ -31,8 +42,9 @@ export async function connect(target: ConnectionTarget): Promise<Connection> {
   try {
     await client.connect();
   } catch (err) {
-    throw new ModuleError(
+    throw new ConnectError(
       `cannot connect to ${target.database ?? 'postgres'} as ${target.user} on ${target.host}:${target.port}: ${(err as Error).message}`,
+      (err as { code?: string }).code,
     );
   }
   return client;

@@ -13,7 +13,7 @@ import { exists, inRecovery, layout, resolveVersion, type InstanceLayout } from 
 import { serviceFor } from '../../instance/service';
 import { runningState, type RunningState } from '../../instance/status';
 import { withLock } from '../../lock';
-import { withConnection } from '../../pg/client';
+import { ConnectError, withConnection } from '../../pg/client';
 import { applySteps, report, type Step } from '../../plan';
 import { ModuleError, type ModuleContext, type ModuleResult } from '../../runtime';
 import { loadSettings, type SiteSettings } from '../../settings';
@@ -46,6 +46,8 @@ async function waitPromoted(settings: SiteSettings, l: InstanceLayout, timeoutSe
       if (!r) return;
       last = 'still in recovery';
     } catch (err) {
+      // A refused login stays refused: say so now rather than at the deadline.
+      if (err instanceof ConnectError && err.authentication) throw new ModuleError(`instance ${l.id}: cannot tell whether recovery has ended: ${err.message}`);
       last = (err as Error).message;
     }
     await new Promise((res) => setTimeout(res, 200));
