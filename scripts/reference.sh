@@ -47,6 +47,8 @@ vault_temboard_admin_password: "$(pw)"
 vault_temboard_repository_password: "$(pw)"
 vault_powa_password: "$(pw)"
 vault_powa_repository_password: "$(pw)"
+vault_etcd_root_password: "$(pw)"
+vault_etcd_patroni_password: "$(pw)"
 vault_application_passwords:
   inventory: { writer: "$(pw)", reader: "$(pw)" }
   orders: { writer: "$(pw)", reader: "$(pw)" }
