@@ -39,9 +39,9 @@ function logTail(files: MemberFiles): string {
 }
 
 /**
- * Waits until the member's PostgreSQL runs (`GET /health` is 200) and the API says it is ready
- * (`/readiness`, or any of the `ready` paths given); fails with the end of Patroni's log after the timeout or if
- * Patroni exits.
+ * Waits until the member's PostgreSQL runs (`GET /health` is 200) and one of the `ready` paths
+ * answers 200 (`/readiness` by default); fails with the end of Patroni's log after the timeout or
+ * if Patroni exits.
  */
 export async function waitReady(daemon: CompanionService, files: MemberFiles, rest: Endpoint, ready: string[] = ['/readiness'], timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
