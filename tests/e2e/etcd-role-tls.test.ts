@@ -6,7 +6,8 @@
 // certificate). A run stopped before authentication was on (simulated: auth disabled, a role's
 // permission revoked, a password changed by hand) converges on the next run. No password in any
 // playbook output (one run at -vvv), nor on any command line sampled during the runs, nor in
-// files left behind.
+// files left behind. Last, the same cluster with server TLS only (no client certificates): a user
+// and the CA are all a client needs.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,8 +37,8 @@ const pidFile = (n: string) => join(sb.dir, `${n}.pid`);
 const endpoints = () => NAMES.map((n) => `https://127.0.0.1:${ports[n].client}`).join(',');
 const outputs: string[] = [];
 
-/** The role on the first `count` members; the recap of each host. */
-function runRole(count = 3, extra: string[] = []) {
+/** The role on the first `count` members (client certificates required unless told); the recap of each host. */
+function runRole(count = 3, extra: string[] = [], clientCertAuth = true) {
   const hosts = Object.fromEntries(NAMES.slice(0, count).map((n) => [n, {
     ansible_connection: 'local',
     ansible_python_interpreter: '/usr/bin/python3',
@@ -48,10 +49,9 @@ function runRole(count = 3, extra: string[] = []) {
     socle_etcd_config_file: join(sb.dir, `${n}.env`),
     socle_etcd_pid_file: pidFile(n),
     socle_etcd_log_file: join(sb.dir, `${n}.log`),
-    socle_etcd_tls: {
-      ca: certs.ca, cert: certs.pair[n].cert, key: certs.pair[n].key, client_cert_auth: true,
-      client_cert: certs.pair.role.cert, client_key: certs.pair.role.key,
-    },
+    socle_etcd_tls: clientCertAuth
+      ? { ca: certs.ca, cert: certs.pair[n].cert, key: certs.pair[n].key, client_cert_auth: true, client_cert: certs.pair.role.cert, client_key: certs.pair.role.key }
+      : { ca: certs.ca, cert: certs.pair[n].cert, key: certs.pair[n].key },
   }]));
   const inventory = join(sb.dir, 'inventory.yml');
   writeFileSync(inventory, dump({ all: { children: { etcd: { hosts } } } }));
@@ -180,6 +180,26 @@ describe('the etcd role with TLS and authentication', () => {
     expect(etcdctl(['get', '/elsewhere'], asMain).stderr).toContain('permission denied');
     expect(etcdctl(['put', '/service/other/leader', 'o2'], { user: `${USERS[1].name}:${USERS[1].password}` }).status).toBe(0);
     const again = runRole();
+    expect(ok(again)).toBe('ok');
+    expect(again.recap).toEqual({ e1: { changed: 0, failed: 0 }, e2: { changed: 0, failed: 0 }, e3: { changed: 0, failed: 0 } });
+  });
+
+  testIf('without client_cert_auth, clients need the CA and a user only (etcd gets no client CA file)', () => {
+    const relaxed = runRole(3, [], false);
+    expect(ok(relaxed)).toBe('ok');
+    for (const n of NAMES) {
+      const conf = readFileSync(join(sb.dir, `${n}.env`), 'utf8');
+      // Given a client CA file, etcd asks every client for a certificate, whatever CLIENT_CERT_AUTH says.
+      expect(conf).not.toContain('ETCD_TRUSTED_CA_FILE');
+      expect(conf).toContain('ETCD_CLIENT_CERT_AUTH="false"');
+      expect(conf).toContain(`ETCD_PEER_TRUSTED_CA_FILE="${certs.ca}"`);
+    }
+    const read = etcdctl(['get', '--print-value-only', '/service/main/leader'], { ...asMain, cert: false });
+    expect(read.stderr).toBe('');
+    expect(read.stdout.trim()).toBe('n2');
+    expect(etcdctl(['put', '/anonymous', 'x'], { cert: false }).status).not.toBe(0);
+    expect(etcdctl(['endpoint', 'health'], { ...asRoot, cert: false }).status).toBe(0);
+    const again = runRole(3, [], false);
     expect(ok(again)).toBe('ok');
     expect(again.recap).toEqual({ e1: { changed: 0, failed: 0 }, e2: { changed: 0, failed: 0 }, e3: { changed: 0, failed: 0 } });
   });
