@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { load as loadYaml } from 'js-yaml';
 import { withConnection, type Connection } from '../modules/lib/pg/client';
+import { describeRoles } from '../modules/lib/role/describe';
+import { describeDatabases } from '../modules/lib/database/describe';
 import { runningState } from '../modules/lib/instance/status';
 import { envFacts } from '../modules/lib/instance/state';
 import { shellQuote, tail } from '../modules/lib/exec';
@@ -119,24 +121,13 @@ function printRows(inv: Invocation, rows: object[], columns?: string[]): number 
   return EXIT.OK;
 }
 
-function printOne(inv: Invocation, row: Record<string, unknown> | undefined, what: string): number {
+function printOne(inv: Invocation, row: object | undefined, what: string): number {
   if (!row) throw new CliError(`${what} does not exist`, EXIT.NOT_FOUND);
   if (inv.output === 'json') json(row);
-  else out(facts(row));
+  else out(facts(row as Record<string, unknown>));
   return EXIT.OK;
 }
 
-const ROLE_SQL = `SELECT r.rolname AS name, r.rolcanlogin AS login, r.rolsuper AS superuser, r.rolcreatedb AS createdb,
-  r.rolcreaterole AS createrole, r.rolinherit AS inherit, r.rolreplication AS replication, r.rolbypassrls AS bypassrls,
-  r.rolconnlimit AS connection_limit, r.rolvaliduntil::text AS valid_until, (SELECT a.rolpassword IS NOT NULL FROM pg_authid a WHERE a.oid = r.oid) AS has_password,
-  coalesce((SELECT array_agg(g.rolname::text ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '{}'::text[]) AS memberships,
-  coalesce(r.rolconfig, '{}') AS configuration
-  FROM pg_roles r WHERE r.rolname !~ '^pg_'`;
-
-const DATABASE_SQL = `SELECT d.datname AS name, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
-  d.datcollate AS collation, d.datconnlimit AS connection_limit, t.spcname AS tablespace, pg_database_size(d.oid) AS size,
-  coalesce((SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0), '{}') AS settings
-  FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE NOT d.datistemplate`;
 
 function newestLog(dir: string): string | null {
   let files: string[] = [];
@@ -282,10 +273,10 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'Change a role: what is given, its other attributes kept', module: 'role', args: NAME, exclude: ['state', 'drop_owned', 'reassign_owned'], changes: true,
       prepare: async (o) => {
         await defaultInstance(o);
-        const row = await withInstance(o.instance, 'postgres', async (c) => (await c.query(ROLE_SQL + ' AND r.rolname = $1', [o.name])).rows[0]);
+        const [row] = await withInstance(o.instance, 'postgres', (c) => describeRoles(c, [o.name]));
         if (!row) throw new CliError(`role ${o.name} does not exist`, EXIT.NOT_FOUND);
         // The role module is declarative (an omitted boolean is its default): keep the current ones.
-        for (const k of ['login', 'superuser', 'createdb', 'createrole', 'inherit', 'replication', 'bypassrls']) o[k] ??= row[k];
+        for (const k of ['login', 'superuser', 'createdb', 'createrole', 'inherit', 'replication', 'bypassrls'] as const) o[k] ??= row[k];
       },
     },
     drop: {
@@ -302,7 +293,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'The attributes of a role', args: NAME, extra: [INSTANCE_FLAG],
       run: async (inv, o) => {
         await defaultInstance(inv.extra);
-        const row = await withInstance(inv.extra.instance, 'postgres', async (c) => (await c.query(ROLE_SQL + ' AND r.rolname = $1', [o.name])).rows[0]);
+        const [row] = await withInstance(inv.extra.instance, 'postgres', (c) => describeRoles(c, [o.name]));
         return printOne(inv, row, `role ${o.name}`);
       },
     },
@@ -310,7 +301,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'The roles of an instance', extra: [INSTANCE_FLAG],
       run: async (inv) => {
         await defaultInstance(inv.extra);
-        const rows = await withInstance(inv.extra.instance, 'postgres', async (c) => (await c.query(ROLE_SQL + ' ORDER BY 1')).rows);
+        const rows = await withInstance(inv.extra.instance, 'postgres', (c) => describeRoles(c));
         return printRows(inv, rows, inv.output === 'json' ? undefined : ['name', 'login', 'superuser', 'createdb', 'createrole', 'replication', 'connection_limit', 'valid_until', 'memberships']);
       },
     },
@@ -349,7 +340,7 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'The properties of a database', args: NAME, extra: [INSTANCE_FLAG],
       run: async (inv, o) => {
         await defaultInstance(inv.extra);
-        const row = await withInstance(inv.extra.instance, 'postgres', async (c) => (await c.query(DATABASE_SQL + ' AND d.datname = $1', [o.name])).rows[0]);
+        const [row] = await withInstance(inv.extra.instance, 'postgres', (c) => describeDatabases(c, [o.name]));
         return printOne(inv, row, `database ${o.name}`);
       },
     },
@@ -357,8 +348,8 @@ export const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'The databases of an instance', extra: [INSTANCE_FLAG],
       run: async (inv) => {
         await defaultInstance(inv.extra);
-        const rows = await withInstance(inv.extra.instance, 'postgres', async (c) => (await c.query(DATABASE_SQL + ' ORDER BY 1')).rows);
-        return printRows(inv, rows, inv.output === 'json' ? undefined : ['name', 'owner', 'encoding', 'collation', 'tablespace', 'size']);
+        const rows = await withInstance(inv.extra.instance, 'postgres', (c) => describeDatabases(c));
+        return printRows(inv, rows, inv.output === 'json' ? undefined : ['name', 'owner', 'encoding', 'lc_collate', 'tablespace', 'size']);
       },
     },
     // Logical dumps: options of the database module (dump, restore) that the dumps component adds.

@@ -228,7 +228,7 @@ describe('an instance with roles and databases', () => {
     expect(plan).toContain(`CREATE ROLE "app" LOGIN CONNECTION LIMIT 5 PASSWORD '********'`);
     expect(socle(['role', 'get', 'app', '-i', 'main']).status).toBe(3);
     ok(['role', 'create', 'app', '-i', 'main', '--login', '--password-file', file, '--connection-limit', '5']);
-    expect(jsonOf(['role', 'get', 'app', '-i', 'main'])).toEqual(expect.objectContaining({ name: 'app', login: true, connection_limit: 5, has_password: true }));
+    expect(jsonOf(['role', 'get', 'app', '-i', 'main'])).toEqual(expect.objectContaining({ name: 'app', state: 'present', login: true, connection_limit: 5, password: '(set)', valid_until: 'infinity' }));
     const info = jsonOf(['instance', 'get', 'main']);
     const login = (password: string) =>
       psql({ ...info.env, PGHOST: '127.0.0.1', PGUSER: 'app', PGPASSFILE: '/dev/null' }, 'SELECT current_user', { PGPASSWORD: password });
@@ -260,9 +260,13 @@ describe('an instance with roles and databases', () => {
   });
 
   test('database create, list -o json, get, drop (a dry run first)', () => {
-    ok(['database', 'create', 'appdb', '-i', 'main', '--owner', 'app']);
+    ok(['database', 'create', 'appdb', '-i', 'main', '--owner', 'app', '--settings', 'work_mem=32MB']);
     expect(jsonOf(['database', 'list', '-i', 'main'])).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'appdb', owner: 'app' })]));
-    expect(jsonOf(['database', 'get', 'appdb', '-i', 'main'])).toEqual(expect.objectContaining({ name: 'appdb', owner: 'app' }));
+    // The database module's own view of it (the `before` of its diff), with its size.
+    const got = jsonOf(['database', 'get', 'appdb', '-i', 'main']);
+    expect(got).toEqual(expect.objectContaining({ name: 'appdb', state: 'present', owner: 'app', tablespace: 'pg_default', settings: { work_mem: '32MB' } }));
+    expect(got.size).toBeGreaterThan(0);
+    expect(ok(['database', 'list', '-i', 'main'])).toMatch(/^NAME\s+OWNER\s+ENCODING\s+LC_COLLATE\s+TABLESPACE\s+SIZE\n(.*\n)*appdb\s+app\s/);
     const plan = ok(['database', 'drop', 'appdb', '-i', 'main', '--dry-run']);
     expect(plan).toContain('DROP DATABASE "appdb"');
     expect(jsonOf(['database', 'get', 'appdb', '-i', 'main']).name).toBe('appdb');

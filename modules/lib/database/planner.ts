@@ -87,7 +87,8 @@ export function effectiveTemplate(spec: NormalizedSpec, template1: DatabaseRow |
   return undefined;
 }
 
-function rowView(row: DatabaseRow): DatabaseView {
+/** A database's own properties as the module shows them; also what `socle database get` prints. */
+export function rowView(row: DatabaseRow): DatabaseView {
   return {
     name: row.name,
     state: 'present',

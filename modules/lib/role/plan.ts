@@ -155,7 +155,8 @@ function passfileHas(text: string | null, port: number, user: string): boolean {
   return parsePassfile(text).some((l) => l.entry && l.entry.port === String(port) && l.entry.user === user);
 }
 
-function currentState(row: RoleRow | undefined, hbaLines: string[] | null, showHba: boolean, pgpass: boolean | undefined): RoleState {
+/** A role as the module shows it (the `before` of its diff); also what `socle role get` prints. */
+export function currentState(row: RoleRow | undefined, hbaLines: string[] | null, showHba: boolean, pgpass: boolean | undefined): RoleState {
   if (!row) return { state: 'absent' };
   return {
     state: 'present',

@@ -1,0 +1,21 @@
+// The databases of an instance as the database module sees them: what `socle database get|list`
+// print, read with the module's own catalog query and shown as the `before` of its diff, with
+// the database-wide settings (and the size, which the module does not manage).
+import type { Connection } from '../pg/client';
+import { readDatabases } from './catalog';
+import { rowView, type DatabaseView } from './planner';
+import { parseSetconfig } from './settings';
+
+export type DatabaseDescription = DatabaseView & { size: number };
+
+/** The databases named (all but the templates when none are), sorted by name. */
+export async function describeDatabases(conn: Connection, names?: string[]): Promise<DatabaseDescription[]> {
+  const wanted = names ?? (await conn.query<{ n: string }>('SELECT datname::text AS n FROM pg_database WHERE NOT datistemplate')).rows.map((r) => r.n);
+  const { rows } = await readDatabases(conn, wanted, false);
+  const sizes = new Map(
+    (await conn.query<{ n: string; s: string }>('SELECT datname::text AS n, pg_database_size(oid)::text AS s FROM pg_database WHERE datname = ANY($1)', [wanted])).rows.map((r) => [r.n, Number(r.s)]),
+  );
+  return [...rows.values()]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((row) => ({ ...rowView(row), settings: Object.fromEntries(parseSetconfig(row.settings)), size: sizes.get(row.name) ?? 0 }));
+}
