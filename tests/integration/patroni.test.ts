@@ -224,6 +224,11 @@ describeIf('a Patroni cluster of three members on etcd', () => {
   });
 
   test('kill -9 of the leader under a synchronous write load: a new leader, no acknowledged transaction lost, the old leader rejoins', async () => {
+    // With synchronous_mode only the synchronous standby named in etcd may take over; right after
+    // the previous test's reinit there may be none yet, and Patroni then rightly elects nobody
+    // (seen once in CI: no new leader in 90 s). The kill waits for one.
+    await until('a running synchronous standby', async () => runModule('patroni', { instance: 'pg_n1' }, { env: sb.env }).result,
+      (r) => (r?.members ?? []).some((m: { name: string; state: string }) => (r.sync_standby ?? []).includes(m.name) && /running|streaming/.test(m.state)));
     const old = (await leader())!;
     sql(old, 'CREATE TABLE acked (id bigint PRIMARY KEY)');
     const acked = join(sb.dir, 'acked.txt');
