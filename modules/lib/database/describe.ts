@@ -8,14 +8,15 @@ import { parseSetconfig } from './settings';
 
 export type DatabaseDescription = DatabaseView & { size: number };
 
-/** The databases named (all but the templates when none are), sorted by name. */
+/** The databases named (all but the templates, in byte order of their names, when none are) that exist, in that order. */
 export async function describeDatabases(conn: Connection, names?: string[]): Promise<DatabaseDescription[]> {
-  const wanted = names ?? (await conn.query<{ n: string }>('SELECT datname::text AS n FROM pg_database WHERE NOT datistemplate')).rows.map((r) => r.n);
+  const wanted = names ?? (await conn.query<{ n: string }>('SELECT datname::text AS n FROM pg_database WHERE NOT datistemplate ORDER BY datname')).rows.map((r) => r.n);
   const { rows } = await readDatabases(conn, wanted, false);
   const sizes = new Map(
     (await conn.query<{ n: string; s: string }>('SELECT datname::text AS n, pg_database_size(oid)::text AS s FROM pg_database WHERE datname = ANY($1)', [wanted])).rows.map((r) => [r.n, Number(r.s)]),
   );
-  return [...rows.values()]
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((row) => ({ ...rowView(row), settings: Object.fromEntries(parseSetconfig(row.settings)), size: sizes.get(row.name) ?? 0 }));
+  return wanted.flatMap((n) => {
+    const row = rows.get(n);
+    return row ? [{ ...rowView(row), settings: Object.fromEntries(parseSetconfig(row.settings)), size: sizes.get(n) ?? 0 }] : [];
+  });
 }

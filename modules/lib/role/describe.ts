@@ -8,11 +8,13 @@ import { currentState, type RoleState } from './plan';
 
 export type RoleDescription = { name: string } & Extract<RoleState, { state: 'present' }>;
 
-/** The roles named (all but PostgreSQL's own `pg_*` when none are), sorted by name. */
+/** The roles named (all but PostgreSQL's own `pg_*`, in byte order of their names, when none are) that exist, in that order. */
 export async function describeRoles(conn: Connection, names?: string[]): Promise<RoleDescription[]> {
-  const wanted = names ?? (await conn.query<{ n: string }>("SELECT rolname::text AS n FROM pg_roles WHERE rolname !~ '^pg_'")).rows.map((r) => r.n);
+  const wanted = names ?? (await conn.query<{ n: string }>("SELECT rolname::text AS n FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname")).rows.map((r) => r.n);
   const { rows } = await conn.query<RoleRow>(rolesQuery(await serverMajor(conn)), [wanted]);
-  return rows
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((row) => ({ name: row.name, ...(currentState(row, null, false, undefined) as Extract<RoleState, { state: 'present' }>) }));
+  const byName = new Map(rows.map((row) => [row.name, row]));
+  return wanted.flatMap((n) => {
+    const row = byName.get(n);
+    return row ? [{ name: n, ...(currentState(row, null, false, undefined) as Extract<RoleState, { state: 'present' }>) }] : [];
+  });
 }

@@ -59,10 +59,11 @@ function sameRecord(line: string, wanted: HbaRecord): boolean {
  * only those that are a listed present record.
  */
 export function plannedBlock(role: string, current: string[], wanted: WantedHbaRecord[], where: string, exclusive = false): string[] {
-  const present = wanted.filter((r) => r.state === 'present').map((r) => toHbaRecord(role, r));
+  const records = wanted.map((r) => toHbaRecord(role, r));
+  const present = records.filter((_, i) => wanted[i].state === 'present');
   let lines = exclusive ? current.filter((l) => present.some((p) => sameRecord(l, p))) : [...current];
   wanted.forEach((r, i) => {
-    const record = toHbaRecord(role, r);
+    const record = records[i];
     const line = formatRoleRecord(role, r, `${where}hba_records[${i}]`);
     if (r.state === 'present') {
       if (!lines.some((l) => sameRecord(l, record))) lines.push(line);
