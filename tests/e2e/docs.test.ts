@@ -322,7 +322,7 @@ test('every playbook of docs/*.md runs, in order; a second run of a runnable one
       const ha = HA_PLAYBOOK.test(text);
       const started = Date.now();
       const first = run(name, [], ha);
-      const failure = first.output.match(/(fatal:|ERROR!)[\s\S]{0,3000}/)?.[0];
+      const failure = first.output.match(/(fatal:|failed: \[|ERROR!)[\s\S]{0,3000}/)?.[0];
       expect({ where, failure, failed: first.recap.failed }).toEqual({ where, failure: undefined, failed: 0 });
       if (b.kind === 'runnable') {
         const again = run(name, [], ha);

@@ -158,17 +158,47 @@ function findDataDirs(dir: string, depth = 0): string[] {
   });
 }
 
-/** A TCP port nobody listens on right now (the kernel picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The first port of the kernel's ephemeral range (outgoing connections, listen(0)). */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const PORTS_FROM = 15000;
+const PORTS_PER_WORKER = 2000;
+let portCursor = -1;
+
+/** Whether nobody listens on this port of 127.0.0.1 right now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A TCP port nobody listens on right now, which this process has not handed out before.
+ * Not the kernel's pick (listen(0)): that one is in the ephemeral range, where the outgoing
+ * connection of a test running alongside may take it before the server it is for binds it, and
+ * where another jest worker's listen(0) may be handed it again. CI saw a Patroni cluster fail to
+ * start that way. So each jest worker walks its own slice of the ports below that range, from a
+ * random start (two runs side by side rarely meet, and the bind check catches it when they do).
+ */
+export async function freePort(): Promise<number> {
+  const worker = Number(process.env.JEST_WORKER_ID ?? 1);
+  const span = Math.max(ephemeralLow() - PORTS_FROM, PORTS_PER_WORKER);
+  const first = PORTS_FROM + (((worker - 1) * PORTS_PER_WORKER) % span);
+  if (portCursor < 0) portCursor = Math.floor(Math.random() * PORTS_PER_WORKER);
+  for (let tries = 0; tries < PORTS_PER_WORKER; tries++) {
+    const port = first + (portCursor++ % PORTS_PER_WORKER);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${first}-${first + PORTS_PER_WORKER - 1}`);
 }
 
 /** psql with an instance's env (from the module's `env` fact); returns unaligned, tuples-only output. */
