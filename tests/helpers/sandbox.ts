@@ -185,9 +185,10 @@ function canListen(port: number): Promise<boolean> {
  * A TCP port nobody listens on right now, which this process has not handed out before.
  * Not the kernel's pick (listen(0)): that one is in the ephemeral range, where the outgoing
  * connection of a test running alongside may take it before the server it is for binds it, and
- * where another jest worker's listen(0) may be handed it again. CI saw a Patroni cluster fail to
- * start that way. So each jest worker walks its own slice of the ports below that range, from a
- * random start (two runs side by side rarely meet, and the bind check catches it when they do).
+ * where another jest worker's listen(0) may be handed it again (the likeliest cause of a Patroni
+ * cluster of the docs test failing within seconds in CI, once). So each jest worker walks its own
+ * slice of the ports below that range, from a random start (two runs side by side rarely meet,
+ * and the bind check catches it when they do).
  */
 export async function freePort(): Promise<number> {
   const worker = Number(process.env.JEST_WORKER_ID ?? 1);
