@@ -3,6 +3,7 @@
 // database, one query for whatever the spec declares (schemas, extensions, publications, ACLs);
 // pg_subscription (a shared catalog) once for all databases that declare subscriptions.
 import type { Connection } from '../pg/client';
+import { byName } from './by-name';
 import { majorOf, publicationsOfSchemas } from '../pg/versions';
 
 /** [grantee ('PUBLIC' for the pseudo-role), privilege_type] pairs, as aclexplode gives them. */
@@ -221,7 +222,7 @@ async function readSchemas(conn: Connection): Promise<Array<{ name: string; owne
   return rows
     .filter((r) => !r.nspname.startsWith('pg_') && r.nspname !== 'information_schema')
     .map((r) => ({ name: r.nspname as string, owner: r.owner as string }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    .sort(byName);
 }
 
 export async function readSubscriptions(conn: Connection, databases: string[]): Promise<SubscriptionRow[]> {

@@ -3,6 +3,7 @@
 // runs), the database as it is and as the plan leaves it (for diff), and the names the plan relies
 // on (checked against the server before anything runs).
 import { quoteIdent, quoteLiteral } from '../pg/quote';
+import { byName } from './by-name';
 import { ModuleError } from '../runtime';
 import type { DatabaseRow, InsideCatalog, ServerFacts, SubscriptionRow } from './catalog';
 import { maskConninfo, parseConninfo, renderConninfo, sameConninfo, withPassword } from '../pg/conninfo';
@@ -286,14 +287,14 @@ export function planDatabase(input: PlanInput): DatabasePlan {
         droppedSchemas.add(s.name);
       }
     }
-    after.schemas = [...schemas].map(([n, o]) => ({ name: n, owner: o })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    after.schemas = [...schemas].map(([n, o]) => ({ name: n, owner: o })).sort(byName);
   }
 
   // extensions
   const extDrops: Change[] = [];
   if (spec.extensions) {
     const exts = new Map((inside.extensions ?? []).map((e) => [e.name, { ...e }]));
-    const view = () => [...exts.values()].map((e) => ({ name: e.name, schema: e.schema, version: e.version as string | null })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const view = () => [...exts.values()].map((e) => ({ name: e.name, schema: e.schema, version: e.version as string | null })).sort(byName);
     if (before.state === 'present') before.extensions = view();
     for (const e of spec.extensions) {
       const cur = exts.get(e.name);
@@ -366,7 +367,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   if (spec.publications) {
     const pubs = new Map((inside.publications ?? []).map((p) => [p.name, p]));
     const view = () =>
-      [...pubs.values()].map((p) => ({ name: p.name, tables: p.allTables ? ('ALL' as const) : p.tables.map(([s, t]) => `${s}.${t}`) })).sort((a, b) => (a.name < b.name ? -1 : 1));
+      [...pubs.values()].map((p) => ({ name: p.name, tables: p.allTables ? ('ALL' as const) : p.tables.map(([s, t]) => `${s}.${t}`) })).sort(byName);
     if (before.state === 'present') before.publications = view();
     for (const p of spec.publications) {
       const cur = pubs.get(p.name);
@@ -410,7 +411,7 @@ export function planDatabase(input: PlanInput): DatabasePlan {
   const subChanges: Change[] = [];
   if (spec.subscriptions) {
     const subs = new Map(input.subscriptions.map((s) => [s.name, { ...s }]));
-    const view = () => [...subs.values()].map(subscriptionView).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const view = () => [...subs.values()].map(subscriptionView).sort(byName);
     if (before.state === 'present') before.subscriptions = view();
     for (const s of spec.subscriptions) {
       const cur = subs.get(s.name);
