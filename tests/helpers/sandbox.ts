@@ -169,7 +169,9 @@ function ephemeralLow(): number {
 
 const PORTS_FROM = 15000;
 const PORTS_PER_WORKER = 2000;
-let portCursor = -1;
+/** This jest worker's first port, worked out on the first call. */
+let firstPort = 0;
+let portCursor = 0;
 
 /** Whether nobody listens on this port of 127.0.0.1 right now. */
 function canListen(port: number): Promise<boolean> {
@@ -191,15 +193,17 @@ function canListen(port: number): Promise<boolean> {
  * and the bind check catches it when they do).
  */
 export async function freePort(): Promise<number> {
-  const worker = Number(process.env.JEST_WORKER_ID ?? 1);
-  const span = Math.max(ephemeralLow() - PORTS_FROM, PORTS_PER_WORKER);
-  const first = PORTS_FROM + (((worker - 1) * PORTS_PER_WORKER) % span);
-  if (portCursor < 0) portCursor = Math.floor(Math.random() * PORTS_PER_WORKER);
+  if (!firstPort) {
+    const worker = Number(process.env.JEST_WORKER_ID ?? 1);
+    const span = Math.max(ephemeralLow() - PORTS_FROM, PORTS_PER_WORKER);
+    firstPort = PORTS_FROM + (((worker - 1) * PORTS_PER_WORKER) % span);
+    portCursor = Math.floor(Math.random() * PORTS_PER_WORKER);
+  }
   for (let tries = 0; tries < PORTS_PER_WORKER; tries++) {
-    const port = first + (portCursor++ % PORTS_PER_WORKER);
+    const port = firstPort + (portCursor++ % PORTS_PER_WORKER);
     if (await canListen(port)) return port;
   }
-  throw new Error(`no free port in ${first}-${first + PORTS_PER_WORKER - 1}`);
+  throw new Error(`no free port in ${firstPort}-${firstPort + PORTS_PER_WORKER - 1}`);
 }
 
 /** psql with an instance's env (from the module's `env` fact); returns unaligned, tuples-only output. */
